@@ -1,0 +1,1 @@
+"""Privacy: pseudonymization, tenant keys, roles, tokens, audit, GDPR."""

@@ -1,0 +1,1 @@
+"""The web application: collector, REST API and data hub, one FastAPI app."""

@@ -1,0 +1,57 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parcours import __version__
+from parcours.errors import ParcoursError
+
+if TYPE_CHECKING:
+    from parcours.workspace import Workspace
+
+
+def error_body(type_: str, message: str, **extra: object) -> dict[str, object]:
+    """The one JSON error shape of the API."""
+    return {"error": {"type": type_, "message": message, **extra}}
+
+
+def create_app(workspace: Workspace) -> FastAPI:
+    """Build the app for one workspace. Settings and workspace reach routes through
+    ``request.app.state`` (see :mod:`parcours.web.deps`)."""
+    from parcours.web.routes import health, tables
+
+    app = FastAPI(
+        title="parcours",
+        version=__version__,
+        description="Customer data and customer journeys: collector, REST API and data hub.",
+    )
+    app.state.workspace = workspace
+
+    @app.exception_handler(ParcoursError)
+    async def _parcours_error(request: Request, exc: ParcoursError) -> JSONResponse:
+        return JSONResponse(error_body(**exc.to_dict()), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("ValidationError", "invalid request", problems=problems), status_code=422
+        )
+
+    app.include_router(health.router)
+    app.include_router(tables.router)
+    return app
