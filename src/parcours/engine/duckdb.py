@@ -65,4 +65,5 @@ class DuckDBEngine(Engine):
         self.duckdb.execute(sql)
 
     def close(self) -> None:
+        super().close()
         self._con.disconnect()
