@@ -96,3 +96,18 @@ def test_write_pseudonymizes_analytics_zone(workspace):
     assert ana[0]["user_id"] != ana[1]["user_id"]
     assert "jean.dupont" not in ana[0]["traits"] and '"plan":"base"' in ana[0]["traits"]
     assert ana[0]["message_id"] == "a"  # message ids are not personal data
+
+
+def test_engine_is_safe_across_threads(workspace):
+    """The web server reads from a thread pool: concurrent queries must all be right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workspace.write("energie", "events", _events([f"m{i}" for i in range(50)]))
+
+    def count(i: int) -> int:
+        t = workspace.table("energie", "events")
+        return int(t.filter(t.event == f"e{i % 3}").count().to_pandas())
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(count, range(48)))
+    assert got == [[17, 17, 16][i % 3] for i in range(48)]
