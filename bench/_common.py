@@ -7,7 +7,7 @@ import os
 import platform
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,8 @@ class PeakMemory:
         me = psutil.Process()
         total = me.memory_info().rss
         for child in me.children(recursive=True):
-            try:
+            with suppress(psutil.Error):
                 total += child.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def _run(self) -> None:

@@ -61,7 +61,6 @@ def query(t):
 
 
 def run_pandas(ws: parcours.Workspace):
-    import pandas as pd
 
     files = ws.lake.files("bench", "raw", "events")
     df = pa.concat_tables(
