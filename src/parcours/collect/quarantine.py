@@ -125,7 +125,7 @@ def replay(ws: Workspace, tenant: str, mapping: str | None = None) -> ReplayResu
     domain: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     mapper = None
     if mapping is not None:
-        from parcours.collect.importer import Mapping
+        from parcours.collect.mapping import Mapping
 
         mapper = Mapping.load(mapping)
     for row in rows:
@@ -138,6 +138,9 @@ def replay(ws: Workspace, tenant: str, mapping: str | None = None) -> ReplayResu
             except Exception as exc:  # noqa: BLE001 - any mapping failure keeps it quarantined
                 _still(result, str(exc))
                 continue
+            if mapper.table == "events":
+                mapped.setdefault("tenant", tenant)
+                mapped.setdefault("received_at", row["received_at"])
             domain.setdefault(mapper.table, []).append((row["quarantine_id"], mapped))
             continue
         if target == "events" and not src.startswith("import:"):
