@@ -43,7 +43,7 @@ class Workspace:
         self.settings = settings
         lake_uri = Path(settings.lake.uri)
         self.lake = Lake(lake_uri if lake_uri.is_absolute() else self.path / lake_uri)
-        self.keys = KeyStore(self.path / "secrets")
+        self.keys = KeyStore(self.path / "secrets", settings.privacy.master_key_env)
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.events import TableSpec, spec
+from parcours.lake.erase import remove_rows
 from parcours.privacy.pseudonymize import pseudonymize_array, pseudonymize_table
 from parcours.privacy.redact import Identity
 
@@ -103,14 +104,12 @@ def after_write(ws: Workspace, tenant: str, s: TableSpec, data: pa.Table) -> int
         if raw.num_rows == 0:
             continue
         raw = raw.select(t.schema.names).cast(t.schema)
-        pseudos = pseudonymize_array(secret, pc.unique(raw.column(OWNER_COLUMN))).to_pylist()
-        ws.lake.delete(tenant, "analytics", name, _in_predicate(OWNER_COLUMN, pseudos))
+        pseudos = pseudonymize_array(secret, pc.unique(raw.column(OWNER_COLUMN)))
+        # not lake.delete: its predicate (the pseudonyms) would stay in the Delta log
+        remove_rows(
+            ws.lake, tenant, "analytics", name,
+            lambda batch, p=pseudos: pc.is_in(batch.column(OWNER_COLUMN), value_set=p),
+        )
         ws.lake.append(tenant, "analytics", name, analytics_copy(ws, tenant, t, raw, secret), spec_=t)
         redone += raw.num_rows
     return redone
-
-
-def _in_predicate(column: str, values: list[str]) -> str:
-    """A delta-rs SQL predicate ``column IN ('a', 'b')`` with quotes escaped."""
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{column} IN ({quoted})"
