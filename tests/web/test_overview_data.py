@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from parcours.web.pages import cache
 from parcours.web.pages.overview_data import overview
 
