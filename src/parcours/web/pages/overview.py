@@ -17,18 +17,19 @@ router = APIRouter(include_in_schema=False)
 
 
 def volume_chart(ov: Overview) -> str:
-    """Events per channel per day, one line per channel (click a legend entry to hide it)."""
+    """Events per channel per day, stacked bars (click a legend entry to hide a channel)."""
     per: dict[str, tuple[list[object], list[int]]] = defaultdict(lambda: ([], []))
     for day, channel, n in ov.daily:
         per[channel][0].append(day)
         per[channel][1].append(n)
     order = [c["channel"] for c in ov.channels]
     data = [
-        {"type": "scatter", "mode": "lines", "name": ch, "x": per[ch][0], "y": per[ch][1],
-         "line": {"width": 1.5, "color": colour(i)}}
+        {"type": "bar", "name": ch, "x": per[ch][0], "y": per[ch][1],
+         "marker": {"color": colour(i)}}
         for i, ch in enumerate(order) if ch in per
     ]
-    return figure(data, xaxis={"type": "date"}, yaxis={"title": {"text": "events per day"}})
+    return figure(data, barmode="stack", bargap=0.05, xaxis={"type": "date"},
+                  yaxis={"title": {"text": "events per day"}})
 
 
 @router.get("/t/{tenant}/overview", response_class=HTMLResponse)

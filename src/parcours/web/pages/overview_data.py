@@ -75,16 +75,9 @@ def _profiles(ws: Workspace, tenant: str) -> int | None:
 
 
 def _loads(ws: Workspace, tenant: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Recent load commits: the collector's load log when present, else the lake's
-    own commit history of the raw zone (each Delta commit is one load)."""
-    try:
-        from parcours.collect import loads_log  # type: ignore[attr-defined]
-
-        rows = loads_log(ws, tenant, limit=limit)
-        if rows:
-            return [dict(r) for r in rows]
-    except (ImportError, AttributeError):
-        pass
+    """Recent load commits of the raw zone. Every write (the collector's loader, file
+    imports, the demo generator, a replay) is one Delta commit, so the lake's own
+    history is the complete account; the Sources page adds the loader's own log."""
     out: list[dict[str, Any]] = []
     for name in ws.lake.tables(tenant, "raw"):
         if name not in LOAD_TABLES:
@@ -103,7 +96,8 @@ def _loads(ws: Workspace, tenant: str, limit: int = 10) -> list[dict[str, Any]]:
     return out[:limit]
 
 
-def _quarantine(ws: Workspace, tenant: str) -> list[dict[str, Any]]:
+def quarantine_reasons(ws: Workspace, tenant: str) -> list[dict[str, Any]]:
+    """Quarantined rows per source and reason, most frequent first."""
     zone = "raw" if _exists(ws, tenant, "raw", "quarantine") else "analytics"
     if not _exists(ws, tenant, zone, "quarantine"):
         return []
@@ -139,7 +133,7 @@ def compute_overview(ws: Workspace, tenant: str) -> Overview:
         ov.last_event = max(c["last"] for c in ov.channels)
         ov.last_received = max(c["last_received"] for c in ov.channels)
     ov.loads = _loads(ws, tenant)
-    ov.quarantine = _quarantine(ws, tenant)
+    ov.quarantine = quarantine_reasons(ws, tenant)
     ov.quarantined = sum(r["count"] for r in ov.quarantine)
     ov.tables = [
         {"table": name, "rows": ws.lake.info(tenant, "analytics", name).rows}

@@ -16,11 +16,19 @@ if TYPE_CHECKING:
 
 
 def sign_in(ws: Workspace, response: Response, user: str, password: str) -> dict[str, str]:
-    """Check the password, set the session cookie on ``response``; returns the
-    user's roles per tenant. Raises the privacy package's error when refused."""
-    from parcours.web.auth import login
+    """Check the password and set the session cookie on ``response``; returns the
+    user's roles per tenant.
 
-    return dict(login(ws, response, user, password))
+    Raises:
+        AuthenticationError: unknown user or wrong password (one error for both).
+    """
+    from parcours.privacy.users import UserStore
+    from parcours.web.auth import login_session
+
+    found = UserStore(ws).check_password(user, password)
+    first = sorted(found.tenant_roles)[0] if found.tenant_roles else None
+    login_session(response, ws, found, first)
+    return dict(found.tenant_roles)
 
 
 def sign_out(response: Response) -> None:
@@ -29,15 +37,21 @@ def sign_out(response: Response) -> None:
     logout(response)
 
 
-def signed_in(request: Request) -> tuple[str, dict[str, str]] | None:
-    """The user of the session cookie and their roles per tenant, or None."""
-    from parcours.web.auth import session_user
+def signed_in(request: Request) -> tuple[str, dict[str, str], str | None] | None:
+    """The session's user, their roles per tenant and the tenant chosen at sign-in;
+    None without a valid session."""
+    from parcours.errors import ParcoursError
+    from parcours.web.auth import current_user, session_tenant
 
-    return session_user(request)
+    try:
+        user, _ = current_user(request)
+    except ParcoursError:
+        return None
+    return user.name, dict(user.tenant_roles), session_tenant(request)
 
 
 def tenants_of(ws: Workspace, who: Principal) -> dict[str, str]:
     """The signed-in user's roles per tenant (for the tenant switch)."""
     from parcours.privacy.users import UserStore
 
-    return dict(UserStore(ws).tenant_roles(who.user))
+    return dict(UserStore(ws).get(who.user).tenant_roles)

@@ -30,9 +30,11 @@ def _home(tenant_roles: dict[str, str]) -> str:
 @router.get("/", response_class=HTMLResponse)
 def front(request: Request) -> Response:
     who = signed_in(request)
-    if who is None:
+    if who is None or not who[1]:
         return RedirectResponse("/login", status_code=303)
-    return RedirectResponse(_home(who[1]), status_code=303)
+    _, roles, chosen = who
+    tenant = chosen if chosen in roles else sorted(roles)[0]
+    return RedirectResponse(f"/t/{tenant}/overview", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
