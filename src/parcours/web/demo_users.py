@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from parcours.workspace import Workspace
@@ -58,3 +58,13 @@ def create_demo_users(ws: Workspace, tenants: list[str] | None = None) -> list[D
             token = store.new_token(name)
         out.append(DemoUser(name, roles, password, token))
     return out
+
+
+def print_demo_users(ws: Workspace, console: Any) -> list[DemoUser]:
+    """Create the demo users and print them with their passwords (``parcours demo``)."""
+    users = create_demo_users(ws)
+    console.print("\n[bold]Demo users[/] (passwords generated now; sign in at /login):")
+    console.print(f"  {'user':<24} {'password':<22} roles", highlight=False)
+    for u in users:
+        console.print("  " + u.describe(), highlight=False, markup=False)
+    return users
