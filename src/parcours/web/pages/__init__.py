@@ -23,7 +23,7 @@ def install(app: FastAPI) -> None:
         import parcours.web.auth  # noqa: F401
     except ImportError:  # pragma: no cover - only until the privacy package is merged
         return
-    from parcours.web.pages import overview, signin, sources
+    from parcours.web.pages import customers, overview, signin, sources
 
-    for module in (signin, overview, sources):
+    for module in (signin, overview, sources, customers):
         app.include_router(module.router)
