@@ -85,14 +85,25 @@ def find_profile(ws: Workspace, tenant: str, key: str, zone: str) -> str:
     return found[0]
 
 
-def profile_events(ws: Workspace, tenant: str, profile_id: str, zone: str) -> ir.Table:
-    """The events of one profile (identity semantics), as an Ibis table."""
+def profile_identifiers(ws: Workspace, tenant: str, profile_id: str, zone: str) -> list[dict[str, Any]]:
+    """The linked identifiers of one profile, by type then value."""
+    m = ws.table(tenant, "identity_map", zone)
+    q = m.filter((m.profile_id == profile_id) & (m.status == "linked"))
+    return q.select("id_type", "identifier").order_by(["id_type", "identifier"]).to_pyarrow().to_pylist()
+
+
+def profile_events(
+    ws: Workspace, tenant: str, profile_id: str, zone: str, idents: list[dict[str, Any]]
+) -> ir.Table:
+    """The events of one profile (identity semantics), as an Ibis table.
+
+    Candidates are the events holding one of the profile's identifiers (a filter the
+    engine pushes into the scan); the identity join then runs on those few rows only.
+    """
     m = ws.table(tenant, "identity_map", zone)
     linked = m.filter(m.status == "linked")
-    mine = linked.filter(linked.profile_id == profile_id)
-    ids = mine.select("identifier", "id_type").to_pyarrow().to_pylist()
     by_type: dict[str, list[str]] = {}
-    for r in ids:
+    for r in idents:
         by_type.setdefault(r["id_type"], []).append(r["identifier"])
     ev = ws.table(tenant, "events", zone)
     cond = None
@@ -104,7 +115,6 @@ def profile_events(ws: Workspace, tenant: str, profile_id: str, zone: str) -> ir
     if cond is None:
         return ev.filter(ibis.literal(False))
     cand = ev.filter(cond)
-    # the profile an event belongs to: first of its keys that is linked at all
     out = cand
     pids = []
     for i, (col, id_type) in enumerate(EVENT_KEYS):
@@ -144,33 +154,32 @@ def customer_view(
     from parcours.web.pages.customer_domains import domain_blocks, traits_and_numbers
 
     pid = find_profile(ws, tenant, key, zone)
-    m = ws.table(tenant, "identity_map", zone)
-    idents = (
-        m.filter((m.profile_id == pid) & (m.status == "linked"))
-        .select("id_type", "identifier").order_by(["id_type", "identifier"]).to_pyarrow().to_pylist()
+    idents = profile_identifiers(ws, tenant, pid, zone)
+    # one query: this profile's events (hundreds), then counts and paging in memory
+    events = (
+        profile_events(ws, tenant, pid, zone, idents)
+        .select("timestamp", "channel", "type", "event", "properties")
+        .to_pyarrow().to_pylist()
     )
-    ev = profile_events(ws, tenant, pid, zone)
-    counts = ev.group_by("channel").agg(n=ev.count(), first=ev.timestamp.min(), last=ev.timestamp.max())
-    cdf = counts.to_pyarrow().to_pylist()
-    channel_counts = {r["channel"]: int(r["n"]) for r in sorted(cdf, key=lambda r: -r["n"])}
-    shown = ev.filter(ev.channel.isin(channels)) if channels else ev
-    shown_total = sum(n for c, n in channel_counts.items() if not channels or c in channels)
-    rows = (
-        shown.select("timestamp", "channel", "type", "event", "properties")
-        .order_by([ibis.desc("timestamp")]).limit(limit, offset=offset).to_pyarrow().to_pylist()
-    )
+    events.sort(key=lambda r: r["timestamp"], reverse=True)
+    per: dict[str, int] = {}
+    for r in events:
+        per[r["channel"]] = per.get(r["channel"], 0) + 1
+    channel_counts = dict(sorted(per.items(), key=lambda kv: -kv[1]))
+    shown = [r for r in events if not channels or r["channel"] in channels]
+    shown_total = len(shown)
     timeline = [
         {"ts": r["timestamp"], "channel": r["channel"], "type": r["type"], "event": r["event"],
          "detail": _detail(r["properties"])}
-        for r in rows
+        for r in shown[offset : offset + limit]
     ]
     traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
     view = CustomerView(
         key=key, profile_id=pid, zone=zone, identifiers=idents, traits=traits,
         channel_counts=channel_counts, total_events=sum(channel_counts.values()),
         shown_total=shown_total, timeline=timeline,
-        first_seen=min((r["first"] for r in cdf), default=None),
-        last_seen=max((r["last"] for r in cdf), default=None),
+        first_seen=events[-1]["timestamp"] if events else None,
+        last_seen=events[0]["timestamp"] if events else None,
     )
     if offset + limit < shown_total:
         view.next_offset = offset + limit
