@@ -59,6 +59,9 @@ def demo(
     with progress_bars() as progress:
         summary = build_demo(ws, customers=customers, seed=seed, progress=progress)
     console.print(summary.describe())
+    from parcours.web.demo_users import print_demo_users
+
+    print_demo_users(ws, console)
     if serve_after:
         _serve(ws, port=port)
 
