@@ -123,7 +123,7 @@ def load_kafka(
         record_load(ws, "kafka", {
             "records": result.records - before[3], "events": result.events - before[0],
             "quarantined": result.quarantined - before[1], "duplicates": result.duplicates - before[2],
-            "segments": 0, "seconds": round(time.perf_counter() - t0, 3), "tenants": sorted(batch.events),
+            "segments": 0, "seconds": round(time.perf_counter() - t0, 3), "tenants": sorted(set(batch.events) | set(batch.quarantine)),
         })
         batch, first_at = Batch("kafka"), None
         if progress:

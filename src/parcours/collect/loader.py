@@ -275,7 +275,7 @@ def _commit(ws: Workspace, batch: Batch, done: list[SealedSegment], result: Load
             "duplicates": result.duplicates - before.duplicates,
             "quarantined": result.quarantined - before.quarantined,
             "segments": len(done), "seconds": round(time.perf_counter() - t0, 3),
-            "tenants": sorted(batch.events),
+            "tenants": sorted(set(batch.events) | set(batch.quarantine)),
         })
     done.clear()
 
