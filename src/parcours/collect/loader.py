@@ -332,17 +332,22 @@ def recent_loads(ws: Workspace, limit: int = 50, tenant: str | None = None) -> l
     return out
 
 
-def watch(ws: Workspace, stop: Any = None, progress: Progress | None = None) -> LoadResult:
-    """Load continuously: every ``collect.batch_max_seconds`` (or sooner when the spool
-    has a full batch), until ``stop`` (a threading.Event) is set."""
+def watch(ws: Workspace, stop: Any = None, progress: Progress | None = None,
+          exit_with_parent: bool = False) -> LoadResult:
+    """Load continuously: every ``collect.batch_max_seconds``, until ``stop`` (a
+    threading.Event) is set — or, with ``exit_with_parent``, until the process that
+    started this one is gone (``parcours serve --load``)."""
     total = LoadResult()
     interval = ws.settings.collect.batch_max_seconds
+    parent = os.getppid()
     while stop is None or not stop.is_set():
         r = load_spool(ws, progress=progress)
         total.events += r.events
         total.records += r.records
         total.quarantined += r.quarantined
         total.duplicates += r.duplicates
+        if exit_with_parent and os.getppid() != parent:
+            break
         if stop is not None:
             stop.wait(interval)
         else:
