@@ -181,7 +181,7 @@ def _message_id_of(raw: bytes) -> str | None:
     return mid[:MAX_ID_CHARS] if isinstance(mid, str) else None
 
 
-def _reason(exc: msgspec.DecodeError) -> str:
+def _reason(exc: Exception) -> str:
     text = str(exc)
     return text.replace("$.", "") if text else "invalid event"
 
@@ -250,7 +250,7 @@ def decode(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024, keep_pa
     out.write_key = raw_batch.writeKey
     for i, raw in enumerate(raw_batch.batch):
         if len(raw) > max_event_bytes:
-            problem: str | None = f"event larger than {max_event_bytes} bytes"
+            problem = f"event larger than {max_event_bytes} bytes"
             mid = _message_id_of(raw)
         else:
             try:
