@@ -17,30 +17,30 @@ ENERGIE_CHANNELS = {"web", "app", "call_center", "email", "advisor", "complaint"
                     "contract", "billing", "meter"}
 
 
-def test_same_seed_same_world(tmp_path):
-    a = build_demo(parcours.init(tmp_path / "a"), customers=200, seed=3)
-    b = build_demo(parcours.init(tmp_path / "b"), customers=200, seed=3)
-    c = build_demo(parcours.init(tmp_path / "c"), customers=200, seed=4)
+def test_same_seed_same_world_and_rebuild_replaces(tmp_path):
+    a = build_demo(parcours.init(tmp_path / "a"), customers=150, seed=3)
+    ws_b = parcours.init(tmp_path / "b")
+    b = build_demo(ws_b, customers=150, seed=3)
     assert a.counts == b.counts
     assert a.truth == b.truth
-    assert a.truth != c.truth
     ta = json.loads((tmp_path / "a" / "demo" / "truth.json").read_text())
     tb = json.loads((tmp_path / "b" / "demo" / "truth.json").read_text())
     assert ta == tb
-    pa_ = pq.read_table(tmp_path / "a" / "demo" / "persons_energie.parquet")
-    pb = pq.read_table(tmp_path / "b" / "demo" / "persons_energie.parquet")
-    assert pa_.equals(pb)
-    ea = parcours.open(tmp_path / "a").lake.read("energie", "raw", "events").sort_by("message_id")
-    eb = parcours.open(tmp_path / "b").lake.read("energie", "raw", "events").sort_by("message_id")
-    assert ea.drop(["received_at"]).equals(eb.drop(["received_at"]))
-
-
-def test_rebuild_replaces_instead_of_appending(tmp_path):
-    ws = parcours.init(tmp_path / "w")
-    first = build_demo(ws, customers=150, seed=1)
-    again = build_demo(ws, customers=150, seed=1)
-    assert ws.lake.info("energie", "raw", "events").rows == first.counts["energie"]["events"]
-    assert again.counts == first.counts
+    for name in ("persons_energie", "persons_fidelite", "verbatim_pii_energie", "campaign_fidelite"):
+        assert pq.read_table(tmp_path / "a" / "demo" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "b" / "demo" / f"{name}.parquet")), name
+    for tenant, table in (("energie", "events"), ("fidelite", "transactions"), ("energie", "meter_readings")):
+        key = "message_id" if table == "events" else ("transaction_id" if table == "transactions" else "ts")
+        ea = parcours.open(tmp_path / "a").lake.read(tenant, "raw", table).sort_by([(key, "ascending")] if key != "ts" else [("site_id", "ascending"), ("ts", "ascending")])
+        eb = ws_b.lake.read(tenant, "raw", table).sort_by([(key, "ascending")] if key != "ts" else [("site_id", "ascending"), ("ts", "ascending")])
+        if table == "transactions":
+            ea, eb = ea.sort_by([("transaction_id", "ascending"), ("line_no", "ascending")]), eb.sort_by([("transaction_id", "ascending"), ("line_no", "ascending")])
+        assert ea.equals(eb), table
+    # another seed, another world; rebuilding in place replaces the tenants' tables
+    c = build_demo(ws_b, customers=150, seed=4)
+    assert c.truth != a.truth
+    assert ws_b.lake.info("energie", "raw", "events").rows == c.counts["energie"]["events"]
+    assert ws_b.lake.info("fidelite", "analytics", "transactions").rows == c.counts["fidelite"]["transactions"]
 
 
 def test_bad_size_is_a_clear_error(tmp_path):

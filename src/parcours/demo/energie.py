@@ -16,7 +16,7 @@ from parcours.demo.channels import (
     plant_sequence,
     web_sessions,
 )
-from parcours.demo.common import PersonsBuilder, Reporter, Streams, WorldResult
+from parcours.demo.common import ChunkWriter, PersonsBuilder, Reporter, Streams, WorldResult
 from parcours.demo.people import cat, digits, hex_ids, make_people, take
 from parcours.demo.timeline import (
     DAY,
@@ -28,6 +28,7 @@ from parcours.demo.timeline import (
     EventTexts,
     Interner,
     Kinds,
+    at_hours,
     expand,
     iso,
     month_bounds,
@@ -79,7 +80,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     start = np.where(new, T0 + rt.integers(10 * DAY, 270 * DAY, n), T0)
     churn = rt.random(n) < 0.12
     t_term = start + 60 * DAY + (rt.random(n) * (T1 - 25 * DAY - start - 60 * DAY)).astype(np.int64)
-    t_term = np.where(churn, t_term, 0)
+    t_term = np.where(churn, at_hours(rt, t_term, "office"), 0)
     end = np.where(churn, t_term + 15 * DAY, T1 - HOUR)
     pop = Population(start=start, end=end, activity=rt.gamma(2.0, 0.5, n))
     created = np.where(new, start, T0 - rt.integers(30 * DAY, 3650 * DAY, n))
@@ -226,8 +227,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     sub = np.flatnonzero(new)
     mover = np.flatnonzero(~business & (rc.random(n) < 0.04))
     powered = np.flatnonzero(rc.random(n) < 0.03)
-    move_ts = uniform_between(rc, start[mover] + 10 * DAY, end[mover] - 10 * DAY)
-    power_ts = uniform_between(rc, start[powered] + 10 * DAY, end[powered] - 10 * DAY)
+    move_ts = at_hours(rc, uniform_between(rc, start[mover] + 10 * DAY, end[mover] - 10 * DAY), "office")
+    power_ts = at_hours(rc, uniform_between(rc, start[powered] + 10 * DAY, end[powered] - 10 * DAY), "office")
     ev.add(start[sub], sub, kinds("track", "contract_subscribed", "contract"))
     ev.add(move_ts, mover, kinds("track", "contract_moved", "contract"))
     ev.add(power_ts, powered, kinds("track", "power_changed", "contract"), prop=props('{"old_kva":6,"new_kva":9}'))
@@ -255,7 +256,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
         who = np.repeat(who, 1 + (rv.random(len(who)) < 0.2))
         v_person.append(who)
         v_channel.append(np.full(len(who), channel, dtype=object))
-        v_ts.append(uniform_between(rv, start[who], end[who] - HOUR))
+        vts = uniform_between(rv, start[who], end[who] - HOUR)
+        v_ts.append(at_hours(rv, vts, "web" if channel == "social" else "office", start[who], end[who] - HOUR))
     vp = np.concatenate(v_person)
     vc = np.concatenate(v_channel)
     vt = np.concatenate(v_ts)
@@ -290,11 +292,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     last = ev_last(ev, n)
     rp = r("planting")
     caller = rp.random(n) < 0.28
-    t_call = uniform_between(rp, start + 32 * DAY, last - 2 * DAY)
+    t_call = at_hours(rp, uniform_between(rp, start + 32 * DAY, last - 2 * DAY), "office",
+                      start + 32 * DAY, last - 2 * DAY)
     reasons = props.many([f'{{"reason":"{x}","duration_s":{d}}}' for x in CALL_REASONS for d in range(60, 1260, 60)])
     call_k = kinds("track", CALL[0], "call_center")
     repeat = np.repeat(np.flatnonzero(caller), rp.poisson(0.6, int(caller.sum())))
     r_ts = uniform_between(rp, t_call[repeat] + HOUR, last[repeat] - HOUR)
+    r_ts = at_hours(rp, r_ts, "office", t_call[repeat] + HOUR, last[repeat] - HOUR)
     c_person = np.r_[np.flatnonzero(caller), repeat]
     c_ts = np.r_[t_call[caller], r_ts]
     ev.add(c_ts, c_person, call_k, prop=reasons[rp.integers(0, len(reasons), len(c_ts))])
@@ -352,10 +356,11 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
         base_day=base_day[metered], gradient=gradient[metered],
         anomalies=meters.plant_anomalies(r("anomalies"), len(metered)),
     )
-    counts["meter_readings"] = 0
+    out = ChunkWriter(ws, TENANT, "meter_readings")
     for k, chunk in enumerate(meters.load_curves(r("load_curves"), m_sites, temps)):
-        counts["meter_readings"] += ws.write(TENANT, "meter_readings", chunk)
+        out.add(chunk)
         report("load curves", k + 1, 12)
+    counts["meter_readings"] = out.flush()
 
     # -- truth ----------------------------------------------------------------------------
     shared = [
