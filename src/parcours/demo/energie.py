@@ -58,7 +58,7 @@ WEB_CONTEXT = '{"library":{"name":"analytics.js","version":"4.1.0"}}'
 APP_CONTEXT = '{"library":{"name":"analytics-ios","version":"4.1.8"},"app":{"name":"Energie"}}'
 
 
-def _traits(email: pa.Array, phone: pa.Array, first: pa.Array, last: pa.Array, cust: pa.Array) -> pa.Array:
+def person_traits(email: pa.Array, phone: pa.Array, first: pa.Array, last: pa.Array, cust: pa.Array) -> pa.Array:
     return cat('{"email":"', email, '","phone":"', phone, '","firstName":"', first,
                '","lastName":"', last, '","customerNumber":"', cust, '"}')
 
@@ -338,7 +338,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     # -- write events month by month ------------------------------------------------------
     frozen = ev.freeze()
     traits = {
-        1: _traits(email, people.phone, people.first_name, people.last_name, cust),
+        1: person_traits(email, people.phone, people.first_name, people.last_name, cust),
         2: cat('{"phone":"', people.phone, '"}'),
         3: take([f'{{"phone":"{PLACEHOLDER_PHONE}"}}'], np.zeros(n, np.int64)),
     }
