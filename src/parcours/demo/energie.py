@@ -253,6 +253,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     for channel, _name, share in v_kinds:
         rate = np.where(business, share * 4 if channel == "advisor" else share, share)
         who = np.flatnonzero(rv.random(n) < rate)
+        if len(who) < 2:  # every channel shows up, even in a tiny world
+            who = np.sort(rv.choice(n, 2, replace=False))
         who = np.repeat(who, 1 + (rv.random(len(who)) < 0.2))
         v_person.append(who)
         v_channel.append(np.full(len(who), channel, dtype=object))

@@ -294,6 +294,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     v_person, v_channel = [], []
     for channel, share in (("complaint", 0.03), ("email", 0.03), ("social", 0.015)):
         who = np.flatnonzero(rv.random(n) < share)
+        if len(who) < 2:  # every channel shows up, even in a tiny world
+            who = np.sort(rv.choice(n, 2, replace=False))
         v_person.append(who)
         v_channel.append(np.full(len(who), channel, dtype=object))
     vp = np.concatenate(v_person)
