@@ -123,8 +123,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
         np.where(s_business, rs.uniform(15, 120, s), rs.uniform(2.5, 9.0, s)),
         np.where(s_business, rs.uniform(1.0, 5.0, s), rs.uniform(0.1, 0.8, s)),
     ).round(3)
-    region_idx = np.where(s_business, rs.integers(0, 8, s), people.region_idx[owner])
-    site_addr = make_people(r("site_addresses"), s)
+    site_addr = make_people(r("site_addresses"), s)  # business sites: their own address and region
+    region_idx = np.where(s_business, site_addr.region_idx, people.region_idx[owner])
     first_site = np.r_[0, np.cumsum(n_sites)[:-1]]
     sites_t = pa.table({
         "site_id": site_id, "customer_number": cust.take(pa.array(owner)), "meter_point": meter_point,
@@ -184,7 +184,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     ip, im = np.nonzero(regular)
     fp = np.flatnonzero(churn)
     f_ts = t_term[fp] + ri.integers(3 * DAY, 14 * DAY, len(fp))
-    f_m = np.minimum((f_ts - T0) // (31 * DAY), 11)
+    f_m = np.searchsorted(np.array([a for a, _ in months]), f_ts, side="right") - 1
     inv_p = np.r_[ip, fp]
     inv_m = np.r_[im, f_m]
     inv_t = np.r_[inv_ts[ip, im], f_ts]
@@ -231,7 +231,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     power_ts = at_hours(rc, uniform_between(rc, start[powered] + 10 * DAY, end[powered] - 10 * DAY), "office")
     ev.add(start[sub], sub, kinds("track", "contract_subscribed", "contract"))
     ev.add(move_ts, mover, kinds("track", "contract_moved", "contract"))
-    ev.add(power_ts, powered, kinds("track", "power_changed", "contract"), prop=props('{"old_kva":6,"new_kva":9}'))
+    ev.add(power_ts, powered, kinds("track", "power_changed", "contract"), prop=props('{"change":"power_increase"}'))
 
     # smart meters: monthly load-curve publication events for metered customers
     rm = r("meters")
@@ -324,10 +324,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     ce_kind = np.r_[np.zeros(len(sub_sites), int), np.ones(len(mover), int), np.full(len(powered), 2), np.full(len(term_sites), 3)]
     postal_codes = [p for cities, _, _ in meters.REGIONS.values() for _, p in cities]
     new_pc = take(postal_codes, rc.integers(0, len(postal_codes), len(ce_site)))
+    power = sites_t["power_kva"].to_numpy()[ce_site]
+    steps = np.array([6.0, 9.0, 12.0, 15.0, 36.0, 60.0, 120.0, 250.0, 400.0])
+    next_power = steps[np.minimum(np.searchsorted(steps, power) + 1, len(steps) - 1)]
     old_v = pc.if_else(pa.array(ce_kind == 1), sites_t["postal_code"].combine_chunks().take(pa.array(ce_site)),
-                       pc.if_else(pa.array(ce_kind == 2), pa.scalar("6"), pa.scalar(None, pa.string())))
+                       pc.if_else(pa.array(ce_kind == 2), pa.array(power).cast(pa.string()), pa.scalar(None, pa.string())))
     new_v = pc.if_else(pa.array(ce_kind == 1), new_pc,
-                       pc.if_else(pa.array(ce_kind == 2), pa.scalar("9"),
+                       pc.if_else(pa.array(ce_kind == 2), pa.array(next_power).cast(pa.string()),
                                   pc.if_else(pa.array(ce_kind == 0), pa.scalar("offre_base"), pa.scalar(None, pa.string()))))
     contract_t = pa.table({
         "contract_event_id": cat("K", digits(np.arange(len(ce_site)) + 1, 8)),
@@ -372,14 +375,14 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     ]
     tablet_ids = anon_ids.slice(n_c + n_d).to_pylist()
     shared += [{"id_type": "anonymous_id", "identifier": t, "persons": 3} for t in tablet_ids]
-    exclude = {(x["id_type"], x["identifier"]) for x in shared}
+    exclude = {(str(x["id_type"]), str(x["identifier"])) for x in shared}
     sites_truth = pa.table({
         "site_id": site_id, "customer_number": cust.take(pa.array(owner)), "meter_point": meter_point,
         "metered": pa.array(np.isin(np.arange(s), metered)), "heating": sites_t["heating"],
         "base_load_kwh_per_day": pa.array(base_day), "heating_gradient_kwh_per_degree_day": pa.array(gradient),
     })
-    anomalies = [{"site_id": m_sites.site_id[int(a["site"])], "kind": a["kind"],  # type: ignore[call-overload]
-                  "start": iso(int(a["start"])), "end": iso(int(a["end"]))} for a in m_sites.anomalies]  # type: ignore[call-overload]
+    anomalies = [{"site_id": m_sites.site_id[a.site], "kind": a.kind, "start": iso(a.start), "end": iso(a.end)}
+                 for a in m_sites.anomalies]
     truth = {
         "customers": n,
         "churn": planted_churn.to_dict(),

@@ -124,7 +124,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     stores_t = pa.table({
         "store_id": cat("M", digits(np.arange(n_stores) + 1, 4)),
         "retailer": take(RETAILERS, rst.integers(0, len(RETAILERS), n_stores)),
-        "city": take([REGIONS[x][0][0][0] for x in regions], store_region),
+        "city": take([c for x in regions for c, _ in REGIONS[x][0][:3]], store_region * 3 + rst.integers(0, 3, n_stores)),
         "region": take(regions, store_region),
     })
     counts["stores"] = ws.write(TENANT, "stores", stores_t)

@@ -245,8 +245,9 @@ def compose(
         if u[i, 5] < (0.05 if social else 0.3):
             parts.append(f"Mon adresse mail : {src.email[i]}")
             planted.append(("email", src.email[i]))
-        if not social and src.iban[i] and category in ("billing", "points", "move") and u[i, 3] < 0.5:
-            iban = format_iban_spaced(src.iban[i]) if u[i, 2] < 0.5 else src.iban[i]
+        raw_iban = src.iban[i]
+        if not social and raw_iban and category in ("billing", "points", "move") and u[i, 3] < 0.5:
+            iban = format_iban_spaced(raw_iban) if u[i, 2] < 0.5 else raw_iban
             parts.append(f"Mon IBAN est {iban}, merci de mettre à jour le prélèvement.")
             planted.append(("iban", iban))
         if channel == "advisor":
