@@ -241,5 +241,5 @@ def _raw_edges(ws, tenant) -> list[tuple[tuple[str, str], tuple[str, str]]]:
             if k in keys:
                 edges.append((("user_id", uid), (keys[k], v)))
     ver = raw(ws, tenant, "verbatims", ["user_id", "author", "channel"])
-    link(ver[ver.channel == "social"], "user_id", "user_id", "author", "social_handle")
+    link(ver, "user_id", "user_id", "author", "social_handle")  # social handles and advisor ids
     return edges

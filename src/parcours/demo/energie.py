@@ -368,13 +368,22 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     counts["meter_readings"] = out.flush()
 
     # -- truth ----------------------------------------------------------------------------
-    shared = [
-        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(shared_k)},
+    shared: list[dict[str, Any]] = [
+        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(shared_k),
+         "why": "CRM placeholder email for business customers"},
         {"id_type": "phone", "identifier": PLACEHOLDER_PHONE,
-         "persons": int(len(np.unique(c_person[variant == 3])))},
+         "persons": int(len(np.unique(c_person[variant == 3]))), "why": "call-center placeholder phone"},
     ]
     tablet_ids = anon_ids.slice(n_c + n_d).to_pylist()
-    shared += [{"id_type": "anonymous_id", "identifier": t, "persons": 3} for t in tablet_ids]
+    shared += [{"id_type": "anonymous_id", "identifier": t, "persons": 3, "why": "household tablet"}
+               for t in tablet_ids]
+    adv = np.array(advisor, dtype=object)[vc == "advisor"]
+    adv_person = vp[vc == "advisor"]
+    for a_id in sorted(set(adv.tolist())):
+        k = len(np.unique(adv_person[adv == a_id]))
+        if k >= 2:  # an advisor who wrote notes on several customers
+            shared.append({"id_type": "social_handle", "identifier": a_id, "persons": int(k),
+                           "why": "advisor id, the author of advisor notes (verbatims.author)"})
     exclude = {(str(x["id_type"]), str(x["identifier"])) for x in shared}
     sites_truth = pa.table({
         "site_id": site_id, "customer_number": cust.take(pa.array(owner)), "meter_point": meter_point,

@@ -384,9 +384,11 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     exclude = {("email", SHARED_EMAIL), ("phone", SHARED_PHONE)}
     tablet_ids = anon_ids.slice(n_c + n_d).to_pylist()
     shared = [
-        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(k_shared)},
-        {"id_type": "phone", "identifier": SHARED_PHONE, "persons": int(k_shared)},
-    ] + [{"id_type": "anonymous_id", "identifier": t, "persons": 3} for t in tablet_ids]
+        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(k_shared),
+         "why": "placeholder email typed at enrolment"},
+        {"id_type": "phone", "identifier": SHARED_PHONE, "persons": int(k_shared),
+         "why": "placeholder phone typed at enrolment"},
+    ] + [{"id_type": "anonymous_id", "identifier": t, "persons": 3, "why": "household tablet"} for t in tablet_ids]
     exclude |= {("anonymous_id", t) for t in tablet_ids}
     groups = pa.table({
         "card_id": pa.concat_arrays([primary_card.take(pa.array(treated)), primary_card.take(pa.array(control))]),
