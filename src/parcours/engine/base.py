@@ -63,5 +63,6 @@ class Engine(ABC):
     def execute(self, expr: ir.Expr) -> pd.DataFrame:
         return expr.to_pandas() if hasattr(expr, "to_pandas") else expr.execute()
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        pass
+    def close(self) -> None:
+        """Forget the registered views (DuckDB also closes its connection)."""
+        self._versions.clear()

@@ -40,7 +40,7 @@ def run_sql(lake: Lake, tenant: str, zone: str, query: str, limit: int | None = 
             rel = con.sql(query)
             if rel is None:
                 raise SQLError("the query returned no result (only SELECT queries are answered)")
-            table = rel.fetch_arrow_table() if limit is None else rel.limit(limit).fetch_arrow_table()
+            table = (rel if limit is None else rel.limit(limit)).to_arrow_table()
         except duckdb.Error as exc:
             raise SQLError(f"SQL error: {str(exc).splitlines()[0]}") from None
         return table

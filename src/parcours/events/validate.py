@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from parcours.events.errors import SchemaError
 from parcours.events.schemas import TableSpec
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 @dataclass(frozen=True)
