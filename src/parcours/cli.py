@@ -89,6 +89,10 @@ def sql(
     ws = open_ws(workspace)
     ws.require_tenant(tenant)
     result = run_sql(ws.lake, tenant, zone, query, limit=limit)
+    if zone == "raw":  # the operator acts as admin; nominative reads are still audited
+        from parcours.privacy import audit
+
+        audit.record(ws, audit.OPERATOR, "sql_raw", detail={"query": query, "rows": result.num_rows}, tenant=tenant)
     print_rows(result.to_pylist(), as_json)
 
 
@@ -112,6 +116,11 @@ def serve(
 ) -> None:
     """Serve the collector, the REST API and the data hub."""
     _serve(open_ws(workspace), port=port, host=host)
+
+
+from parcours.privacy.cli import register as _register_privacy  # noqa: E402
+
+_register_privacy(app)
 
 
 def main() -> None:

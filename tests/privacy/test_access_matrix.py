@@ -26,8 +26,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/tenants/{tenant}/tables"): {"admin", "data_manager", "data_scientist", "manager"},
     ("POST", "/api/v1/tenants/{tenant}/sql"): {"admin", "data_manager", "data_scientist"},
     ("GET", "/api/v1/tenants/{tenant}/audit"): {"admin"},
-    ("GET", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/export"): RAW,
-    ("POST", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/erase"): RAW,
+    ("POST", "/api/v1/tenants/{tenant}/gdpr/export"): RAW,
+    ("POST", "/api/v1/tenants/{tenant}/gdpr/erase"): RAW,
 }
 
 #: Routes outside any tenant: path (regex) -> why it needs no role.

@@ -16,15 +16,17 @@ if TYPE_CHECKING:
     from parcours.workspace import Workspace
 
 
-def error_body(type_: str, message: str, **extra: object) -> dict[str, object]:
-    """The one JSON error shape of the API."""
-    return {"error": {"type": type_, "message": message, **extra}}
+def error_body(type_: str | None = None, message: str = "", **extra: object) -> dict[str, object]:
+    """The one JSON error shape of the API (``type`` may come as a keyword, as
+    ``ParcoursError.to_dict()`` gives it)."""
+    kind = type_ if type_ is not None else str(extra.pop("type", "Error"))
+    return {"error": {"type": kind, "message": message, **extra}}
 
 
 def create_app(workspace: Workspace) -> FastAPI:
     """Build the app for one workspace. Settings and workspace reach routes through
     ``request.app.state`` (see :mod:`parcours.web.deps`)."""
-    from parcours.web.routes import health, tables
+    from parcours.web.routes import audit, gdpr, health, sql, tables
 
     app = FastAPI(
         title="parcours",
@@ -35,8 +37,7 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     @app.exception_handler(ParcoursError)
     async def _parcours_error(request: Request, exc: ParcoursError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code, headers=headers)
+        return JSONResponse(error_body(**exc.to_dict()), status_code=exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -55,4 +56,7 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(tables.router)
+    app.include_router(sql.router)
+    app.include_router(gdpr.router)
+    app.include_router(audit.router)
     return app
