@@ -132,9 +132,13 @@ def scrub_files(ws: Workspace, values: set[str], marker: str) -> tuple[list[str]
             if name.endswith(".lock"):
                 continue
             data = path.read_bytes()
-            if not pattern.search(data):
+            if path.suffix.lower() != ".parquet" and not pattern.search(data):
                 continue
             rel = path.relative_to(ws.path.resolve()).as_posix()
+            if path.suffix.lower() == ".parquet":
+                if _rewrite_parquet(path, values):
+                    scrubbed.append(rel)
+                continue
             if path.suffix.lower() in _TEXT_SUFFIXES:
                 new = pattern.sub(json.dumps(marker)[1:-1].encode(), data)
                 mode = path.stat().st_mode & 0o777
@@ -144,3 +148,24 @@ def scrub_files(ws: Workspace, values: set[str], marker: str) -> tuple[list[str]
             else:
                 remaining.append(rel)
     return scrubbed, remaining
+
+
+def _rewrite_parquet(path: Path, values: set[str]) -> bool:
+    """Drop the rows of a Parquet side file that hold one of ``values`` (its pages are
+    compressed: a byte search cannot tell). Returns True if the file changed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from parcours.privacy.subject import token_matcher
+
+    table = pq.read_table(path)
+    cols = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    mask = pc.fill_null(token_matcher(values, cols)(table), False)
+    if not pc.any(mask).as_py():
+        return False
+    kept = table.filter(pc.invert(mask))
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(kept, tmp)
+    os.replace(tmp, path)
+    return True

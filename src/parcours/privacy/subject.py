@@ -60,12 +60,15 @@ class Subject:
     profile_ids: set[str] = field(default_factory=set)
     #: values that are personal but not unique (full name, address): scrubbed from files
     personal: set[str] = field(default_factory=set)
+    #: identifiers other people hold too (a family email, a switchboard number): exported,
+    #: never used to select rows — erasing them would erase the other people's rows
+    shared: set[str] = field(default_factory=set)
 
     @property
     def matching(self) -> set[str]:
         """Values that select the person's rows in the raw zone."""
         out = {v for v, t in self.identifiers.items() if t in MATCHING_TYPES}
-        return out | self.profile_ids
+        return (out - self.shared) | self.profile_ids
 
     def written_forms(self, personal: bool = False) -> set[str]:
         """Every way the person's identifiers may be written in free text; with
@@ -73,6 +76,8 @@ class Subject:
         a homonym's rows must stay)."""
         out = set(self.matching) | (self.personal if personal else set())
         for value, kind in self.identifiers.items():
+            if value in self.shared:
+                continue
             if kind == "phone" and value.startswith("+33") and len(value) == 12:
                 national = "0" + value[3:]
                 out |= {national, " ".join(national[i : i + 2] for i in range(0, 10, 2)),
@@ -83,11 +88,10 @@ class Subject:
         return {v for v in out if v}
 
     def pseudonyms(self, ws: Workspace) -> set[str]:
-        """The analytics-zone pseudonyms of the person's identifiers (tenant secret)."""
+        """The analytics-zone pseudonyms of the person's own identifiers (tenant secret);
+        not of names: the pseudonym of "Marie" is every Marie's."""
         secret = ws.keys.get(self.tenant)
-        return {pseudonym(secret, v) for v in self.identifiers} | {
-            pseudonym(secret, v) for v in self.profile_ids
-        }
+        return {pseudonym(secret, v) for v in self.matching}
 
 
 def token_matcher(values: Iterable[str], columns: list[str]) -> Matcher:
@@ -154,14 +158,46 @@ def find_subject(ws: Workspace, tenant: str, key: str) -> Subject:
             if col in events.column_names:
                 for v in pc.unique(pc.drop_null(events.column(col))).to_pylist():
                     ids.setdefault(v, "anonymous_id" if col == "anonymous_id" else "user_id")
+        posts = _rows(ws, tenant, "verbatims", "user_id", values)
+        if posts.num_rows:  # the person's own social posts give their handle (not advisors' ids)
+            social = posts.filter(pc.equal(posts.column("channel"), "social"))
+            for v in pc.unique(pc.drop_null(social.column("author"))).to_pylist():
+                ids.setdefault(v, "social_handle")
         if (len(ids), len(subject.profile_ids)) == before:
             break
     for value, kind in ids.items():
         if kind in ("name", "address"):
             subject.personal.add(value)
+    subject.shared = _shared(ws, tenant, subject)
     if not _anywhere(ws, tenant, subject):
         raise NotFoundError(f"no data about customer {key!r} in tenant {tenant!r}", tenant=tenant)
     return subject
+
+
+def _shared(ws: Workspace, tenant: str, subject: Subject) -> set[str]:
+    """The subject's identifiers that other customers hold too."""
+    keys = {v for v, t in subject.identifiers.items() if t in ("customer_number", "user_id")}
+    values = set(subject.identifiers) - keys
+    shared: set[str] = set()
+    if not values:
+        return shared
+    for column in ("email", "phone", "iban"):
+        rows = _rows(ws, tenant, "customers", column, values)
+        for rec in rows.to_pylist() if rows.num_rows else []:
+            if rec["customer_number"] not in keys:
+                shared.add(rec[column])
+    for column in ("anonymous_id", "previous_id"):
+        rows = _rows(ws, tenant, "events", column, values)
+        if rows.num_rows:
+            user = rows.column("user_id")
+            mine = pc.is_in(user, value_set=pa.array(sorted(keys), pa.string()))
+            others = rows.filter(pc.and_(pc.is_valid(user), pc.invert(mine)))
+            shared |= set(others.column(column).to_pylist())
+    if ws.lake.exists(tenant, "raw", "identity_map"):
+        rows = _rows(ws, tenant, "identity_map", "identifier", values)
+        if rows.num_rows and "status" in rows.column_names:
+            shared |= set(rows.filter(pc.equal(rows.column("status"), "shared")).column("identifier").to_pylist())
+    return shared
 
 
 def _anywhere(ws: Workspace, tenant: str, subject: Subject) -> bool:
