@@ -42,7 +42,7 @@ REFERENCE_SOURCES: dict[str, tuple[dict[str, str], str | None]] = {
     "verbatims": ({"user_id": "user_id", "author": "social_handle"}, "ts"),
 }
 
-EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "user_id"}
+EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "previous_id"}
 
 _NULLISH = ("", "null", "true", "false")
 
@@ -134,7 +134,7 @@ def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table
         "a", a_value="value1", b="b", b_type="b_type", b_value="b_value",
         kind=ibis.literal("same_value"), source=ibis.literal("values"),
         occurrences=ibis.literal(1, "int64"),
-        first_seen=ibis.null("timestamp('UTC', 6)"), last_seen=ibis.null("timestamp('UTC', 6)"),
+        first_seen=ibis.null(co.first_seen.type()), last_seen=ibis.null(co.last_seen.type()),
     )
     # same-value links go both ways
     an = node_table.select(a_node="node", a_type="id_type", a_value="value")

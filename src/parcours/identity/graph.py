@@ -11,7 +11,9 @@ component with its smallest identifier, whatever the engine.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ibis
 
@@ -24,12 +26,26 @@ if TYPE_CHECKING:
 
 
 class Scratch:
-    """Materialized intermediate tables of one resolution; released at the end."""
+    """Materialized intermediate tables of one resolution; released at the end.
 
-    def __init__(self) -> None:
+    DuckDB materializes into temporary tables (``Table.cache``). On Spark a cached table
+    keeps its whole lineage, and label propagation's self-joins double the plan each
+    round, so Spark writes each intermediate table to Parquet and reads it back, which
+    cuts the lineage (a checkpoint expressed with Ibis' own read/write calls).
+    """
+
+    def __init__(self, backend: Any = None, spill_dir: Path | None = None) -> None:
         self._tables: list[ir.Table] = []
+        self._backend = backend
+        self._spill = spill_dir
+        self._n = 0
 
     def keep(self, expr: ir.Table) -> ir.Table:
+        if self._spill is not None and self._backend is not None:
+            self._n += 1
+            path = self._spill / f"t{self._n:04d}"
+            self._backend.to_parquet(expr, str(path))
+            return self._backend.read_parquet(str(path))
         table = expr.cache()
         self._tables.append(table)
         return table
@@ -46,6 +62,8 @@ class Scratch:
             with contextlib.suppress(Exception):  # already released through a shared cache
                 table.release()
         self._tables.clear()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def components(
@@ -127,7 +145,7 @@ def split_around_anchors(
     seed), by multi-source breadth-first search, one Ibis expression per hop.
 
     Returns:
-        (``(node, label)`` for every node, ``(node, cut_type)`` of the split components).
+        (``(node, label)`` for every node, ``(node, cut_type, component)`` of the split components).
     """
     nt = node_types.select(t_node="node", id_type="id_type")
     typed = labels.join(nt, labels.node == nt.t_node)
@@ -140,15 +158,21 @@ def split_around_anchors(
         cond = (counts.id_type == t) & (counts.n > cap)
         over = cond if over is None else over | cond
     if over is None:
-        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+        return labels, labels.select(
+            node="node", cut_type=ibis.null("string"), component="label"
+        ).limit(0)
     rank = ibis.cases(*((counts.id_type == t, i) for i, t in enumerate(anchor_types)), else_=99)
     bad = counts.filter(over).mutate(rank=rank)
     bad = bad.mutate(best=bad.rank.min().over(group_by="label")).filter(ibis._.rank == ibis._.best)
     bad = scratch.keep(bad.select(b_label="label", cut_type="id_type"))
     if int(bad.count().to_pyarrow().as_py()) == 0:
-        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+        return labels, labels.select(
+            node="node", cut_type=ibis.null("string"), component="label"
+        ).limit(0)
     members = scratch.keep(
-        typed.join(bad, typed.label == bad.b_label).select("node", "id_type", "cut_type")
+        typed.join(bad, typed.label == bad.b_label).select(
+            "node", "id_type", "cut_type", component="label"
+        )
     )
     assigned = scratch.keep(
         members.filter(members.id_type == members.cut_type).select(node="node", label="node")
@@ -165,7 +189,7 @@ def split_around_anchors(
         if int(new.count().to_pyarrow().as_py()) == 0:
             break
         assigned = scratch.keep(ibis.union(assigned, new, distinct=False))
-    split = members.select("node", "cut_type")
+    split = members.select("node", "cut_type", "component")
     rest = labels.anti_join(split, labels.node == split.node)
     final = ibis.union(rest, assigned.select("node", "label"), distinct=False)
     return final, split

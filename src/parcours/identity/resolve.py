@@ -109,7 +109,7 @@ def resolve(
     run_at = run_at or dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     report = progress or (lambda step, done, total: None)
-    scratch = Scratch()
+    scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
         occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules))
@@ -157,10 +157,7 @@ def resolve(
         created = {
             r["profile_id"]: r["created_at"] for r in assignment.select("profile_id", "created_at").to_pyarrow().to_pylist()
         }
-        n_split = _count(split.select("cut_type").distinct()) if _count(split) else 0
-        n_split = _count(
-            split.join(labels, split.node == labels.node).select("label").distinct()
-        ) if n_split else 0
+        n_split = _count(split.select("component").distinct())
     finally:
         scratch.release()
 
@@ -189,6 +186,14 @@ def resolve(
         merges=merges_list,
         seconds=time.perf_counter() - started,
     )
+
+
+def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
+    if ws.engine.kind == "spark":
+        folder = ws.state_dir / "identity-scratch" / run_at.strftime("%Y%m%dT%H%M%S%f")
+        folder.mkdir(parents=True, exist_ok=True)
+        return Scratch(ws.engine.con, folder)
+    return Scratch()
 
 
 def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Table) -> ir.Table:
@@ -245,8 +250,5 @@ def raw_identity_map(
     pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
-    out = joined.drop_columns(["identifier"]).rename_columns(
-        ["raw" if False else c for c in joined.drop_columns(["identifier"]).column_names]
-    )
-    out = out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
-    return out
+    out = joined.drop_columns(["identifier"])
+    return out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
