@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parcours import __version__
@@ -24,21 +24,31 @@ def error_body(type_: str, message: str, **extra: object) -> dict[str, object]:
 def create_app(workspace: Workspace) -> FastAPI:
     """Build the app for one workspace. Settings and workspace reach routes through
     ``request.app.state`` (see :mod:`parcours.web.deps`)."""
+    from parcours.web import pages
+    from parcours.web.pages.base import html_error, is_page_request
     from parcours.web.routes import health, tables
 
     app = FastAPI(
         title="parcours",
         version=__version__,
         description="Customer data and customer journeys: collector, REST API and data hub.",
+        # the default /docs and /redoc load Swagger UI from a CDN: pages.assets serves them locally
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.workspace = workspace
 
     @app.exception_handler(ParcoursError)
-    async def _parcours_error(request: Request, exc: ParcoursError) -> JSONResponse:
-        return JSONResponse(error_body(**exc.to_dict()), status_code=exc.status_code)
+    async def _parcours_error(request: Request, exc: ParcoursError) -> Response:
+        if is_page_request(request):
+            return html_error(request, exc.status_code, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page_request(request):
+            return html_error(request, exc.status_code, str(exc.detail))
         return JSONResponse(
             error_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
@@ -54,4 +64,5 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(tables.router)
+    pages.install(app)
     return app

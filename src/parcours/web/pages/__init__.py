@@ -1,0 +1,29 @@
+"""The web data hub: server-rendered pages over the lake and the analytics.
+
+One router module per page group (overview, sources, customers, journeys), the
+sign-in pages, and the locally served assets (CSS, the hub's JS, plotly.js from the
+installed ``plotly`` package, Swagger UI from ``fastapi-offline``). Nothing a page
+loads comes from another host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    """Add the data hub's pages, assets and the local API docs to ``app``."""
+    from parcours.web.pages import assets
+
+    assets.install(app)
+    try:  # the pages authenticate with the privacy package's session (parcours.web.auth)
+        import parcours.web.auth  # noqa: F401
+    except ImportError:  # pragma: no cover - only until the privacy package is merged
+        return
+    from parcours.web.pages import customers, overview, signin, sources
+
+    for module in (signin, overview, sources, customers):
+        app.include_router(module.router)

