@@ -28,6 +28,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/tenants/{tenant}/audit"): {"admin"},
     ("GET", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/export"): RAW,
     ("POST", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/erase"): RAW,
+    ("GET", "/api/v1/tenants/{tenant}/customers/{key}"): {
+        "admin", "data_manager", "advisor", "data_scientist"
+    },
 }
 
 #: Routes outside any tenant: path (regex) -> why it needs no role.

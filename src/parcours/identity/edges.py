@@ -42,6 +42,10 @@ REFERENCE_SOURCES: dict[str, tuple[dict[str, str], str | None]] = {
     "verbatims": ({"user_id": "user_id", "author": "social_handle"}, "ts"),
 }
 
+#: Only these rows of a reference column carry the identifier (a verbatim's author is a
+#: social handle on social posts; on advisor notes it is the advisor).
+ONLY_WHEN = {("verbatims", "author"): lambda t: t.channel == "social"}
+
 EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "previous_id"}
 
 _NULLISH = ("", "null", "true", "false")
@@ -100,7 +104,11 @@ def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> 
         ts = t[ts_col] if ts_col else None
         kind = ibis.literal("reference") if table != "verbatims" else ibis.literal("cooccurrence")
         for col, typ in cols.items():
-            parts.append(_occ(t, key, kind, ibis.literal(table), ts, t[col], typ))
+            value = t[col]
+            cond = ONLY_WHEN.get((table, col))
+            if cond is not None:
+                value = ibis.ifelse(cond(t), value, ibis.null("string"))
+            parts.append(_occ(t, key, kind, ibis.literal(table), ts, value, typ))
     if not parts:
         from parcours.identity.errors import IdentityError
 

@@ -88,6 +88,7 @@ def resolve(
     rules: IdentityRules | None = None,
     incremental: bool = True,
     run_at: dt.datetime | None = None,
+    serve: bool = True,
     progress: Progress | None = None,
 ) -> ResolveResult:
     """Resolve a tenant's identities and write ``identity_edges``, ``identity_map`` and
@@ -98,6 +99,7 @@ def resolve(
             falls back to a full run when the guard rails cut a different set of
             identifiers than last time (a cut can split an old component).
         run_at: the run's timestamp (new profiles' ``created_at``); default now.
+        serve: refresh the serving store (360 view) afterwards.
 
     Example:
         >>> from parcours.identity import resolve
@@ -169,6 +171,11 @@ def resolve(
     from parcours.identity.profiles import build_profiles
 
     n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
+    if serve:
+        from parcours.identity.serving import refresh
+
+        for zone in ("raw", "analytics"):
+            refresh(ws, tenant, zone, progress=progress)
     cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
     return ResolveResult(
         tenant=tenant,
