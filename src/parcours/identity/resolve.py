@@ -48,6 +48,8 @@ class ResolveResult:
     profiles: int
     merges: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: seconds per phase: graph (edges, guard rails, components, ids), maps, profiles, serving
+    timings: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         mode = "incremental" if self.incremental else "full"
@@ -163,19 +165,23 @@ def resolve(
     finally:
         scratch.release()
 
+    timings = {"graph": time.perf_counter() - started}
     ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
     ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
     raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
+    timings["maps"] = time.perf_counter() - started - sum(timings.values())
     from parcours.identity.profiles import build_profiles
 
     n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
+    timings["profiles"] = time.perf_counter() - started - sum(timings.values())
     if serve:
         from parcours.identity.serving import refresh
 
         for zone in ("raw", "analytics"):
             refresh(ws, tenant, zone, progress=progress)
+        timings["serving"] = time.perf_counter() - started - sum(timings.values())
     cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
     return ResolveResult(
         tenant=tenant,
@@ -192,6 +198,7 @@ def resolve(
         profiles=n_profiles,
         merges=merges_list,
         seconds=time.perf_counter() - started,
+        timings={k: round(v, 3) for k, v in timings.items()},
     )
 
 
