@@ -11,6 +11,8 @@ component with its smallest identifier, whatever the engine.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,42 +28,43 @@ if TYPE_CHECKING:
 
 
 class Scratch:
-    """Materialized intermediate tables of one resolution; released at the end.
+    """Materialized intermediate tables of one resolution; dropped at the end.
 
-    DuckDB materializes into temporary tables (``Table.cache``). On Spark a cached table
-    keeps its whole lineage, and label propagation's self-joins double the plan each
-    round, so Spark writes each intermediate table to Parquet and reads it back, which
-    cuts the lineage (a checkpoint expressed with Ibis' own read/write calls).
+    DuckDB materializes into temporary tables. On Spark a cached table keeps its whole
+    lineage, and label propagation's self-joins double the plan each round, so Spark
+    writes each intermediate table to Parquet and reads it back, which cuts the lineage
+    (a checkpoint expressed with Ibis' own read/write calls).
     """
 
-    def __init__(self, backend: Any = None, spill_dir: Path | None = None) -> None:
-        self._tables: list[ir.Table] = []
+    _ids = itertools.count()
+
+    def __init__(self, backend: Any, spill_dir: Path | None = None) -> None:
         self._backend = backend
         self._spill = spill_dir
-        self._n = 0
+        self._names: list[str] = []
 
     def keep(self, expr: ir.Table) -> ir.Table:
-        if self._spill is not None and self._backend is not None:
-            self._n += 1
-            path = self._spill / f"t{self._n:04d}"
+        name = f"_parcours_identity_{os.getpid()}_{next(self._ids)}"
+        if self._spill is not None:
+            path = self._spill / name
             self._backend.to_parquet(expr, str(path))
             return self._backend.read_parquet(str(path))
-        table = expr.cache()
-        self._tables.append(table)
+        table = self._backend.create_table(name, expr, temp=True)
+        self._names.append(name)
         return table
 
     def drop(self, table: ir.Table) -> None:
-        if table in self._tables:
-            self._tables.remove(table)
-            if not any(t is table for t in self._tables):
-                with contextlib.suppress(Exception):
-                    table.release()
+        name = table.get_name()
+        if name in self._names:
+            self._names.remove(name)
+            with contextlib.suppress(Exception):
+                self._backend.drop_table(name, force=True)
 
     def release(self) -> None:
-        for table in self._tables:
-            with contextlib.suppress(Exception):  # already released through a shared cache
-                table.release()
-        self._tables.clear()
+        for name in self._names:
+            with contextlib.suppress(Exception):
+                self._backend.drop_table(name, force=True)
+        self._names.clear()
         if self._spill is not None:
             shutil.rmtree(self._spill, ignore_errors=True)
 

@@ -116,7 +116,7 @@ def resolve(
     scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
-        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules))
+        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules, keep=scratch.keep))
         node_t = scratch.keep(E.nodes(occ))
         report("identity: edges", 1, 4)
         pair_t = scratch.keep(E.pairs(occ, node_t, rules))
@@ -207,7 +207,7 @@ def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
         folder = ws.state_dir / "identity-scratch" / run_at.strftime("%Y%m%dT%H%M%S%f")
         folder.mkdir(parents=True, exist_ok=True)
         return Scratch(ws.engine.con, folder)
-    return Scratch()
+    return Scratch(ws.engine.con)
 
 
 def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Table) -> ir.Table:
