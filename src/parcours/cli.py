@@ -19,6 +19,7 @@ from parcours.cli_support import (
     progress_bars,
 )
 from parcours.collect import cli as collect_cli
+from parcours.identity import cli as identity_cli
 from parcours.errors import ParcoursError
 from parcours.privacy import cli as privacy_cli
 
@@ -151,6 +152,8 @@ def serve(
 
 collect_cli.register(app)
 privacy_cli.register(app)
+
+identity_cli.register(app)
 
 
 def main() -> None:

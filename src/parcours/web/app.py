@@ -28,6 +28,8 @@ def create_app(workspace: Workspace) -> FastAPI:
     from parcours.web.pages.base import html_error, is_page_request
     from parcours.web.routes import audit, gdpr, health, sql, tables
 
+    from parcours.web.routes import customers, health, tables
+
     app = FastAPI(
         title="parcours",
         version=__version__,
@@ -67,5 +69,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.include_router(sql.router)
     app.include_router(gdpr.router)
     app.include_router(audit.router)
+
+    app.include_router(customers.router)
     pages.install(app)
     return app
