@@ -27,3 +27,7 @@ def install(app: FastAPI) -> None:
 
     for module in (signin, overview, sources, customers):
         app.include_router(module.router)
+    from parcours.web.pages import overview_data, warmup
+
+    warmup.WARMERS[:] = [overview_data.overview]
+    warmup.install(app)
