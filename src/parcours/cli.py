@@ -18,6 +18,7 @@ from parcours.cli_support import (
     print_rows,
     progress_bars,
 )
+from parcours.collect import cli as collect_cli
 from parcours.errors import ParcoursError
 
 app = typer.Typer(
@@ -95,16 +96,24 @@ def sql(
     print_rows(result.to_pylist(), as_json)
 
 
-def _serve(ws: object, port: int | None = None, host: str | None = None) -> None:
+def _serve(ws: object, port: int | None = None, host: str | None = None, workers: int | None = None) -> None:
+    import os
+
     import uvicorn
 
-    from parcours.web.app import create_app
+    from parcours.collect.server import WORKSPACE_ENV, build_app
 
     settings = ws.settings  # type: ignore[attr-defined]
     host = host or settings.serve.host
     port = port or settings.serve.port
+    workers = workers or settings.serve.workers
     console.print(f"serving parcours on http://{host}:{port}  (Ctrl+C to stop)")
-    uvicorn.run(create_app(ws), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+    if workers > 1:  # each worker process builds the app (and its own spool segment)
+        os.environ[WORKSPACE_ENV] = str(ws.path)  # type: ignore[attr-defined]
+        uvicorn.run("parcours.collect.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning", access_log=False)
+    else:
+        uvicorn.run(build_app(ws), host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -112,9 +121,13 @@ def serve(
     workspace: WorkspaceOpt = None,  # type: ignore[assignment]
     port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings: 1).")] = None,
 ) -> None:
     """Serve the collector, the REST API and the data hub."""
-    _serve(open_ws(workspace), port=port, host=host)
+    _serve(open_ws(workspace), port=port, host=host, workers=workers)
+
+
+collect_cli.register(app)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ class Workspace:
         self.settings = settings
         lake_uri = Path(settings.lake.uri)
         self.lake = Lake(lake_uri if lake_uri.is_absolute() else self.path / lake_uri)
-        self.keys = KeyStore(self.path / "secrets")
+        self.keys = KeyStore(self.path / "secrets", settings.privacy.master_key_env)
         self._engine: Engine | None = None
 
     def __repr__(self) -> str:
@@ -107,14 +107,14 @@ class Workspace:
         The path real data and the demo world both take. Returns the rows written.
         """
         from parcours.events import conform, spec
-        from parcours.privacy.pseudonymize import pseudonymize_table
+        from parcours.privacy.zones import after_write, analytics_copy
 
         self.require_tenant(tenant)
         s = spec(name)
         data = conform(s, data)
         self.lake.append(tenant, "raw", name, data, spec_=s)
-        pseudo = pseudonymize_table(s, data, self.keys.get(tenant))
-        self.lake.append(tenant, "analytics", name, pseudo, spec_=s)
+        self.lake.append(tenant, "analytics", name, analytics_copy(self, tenant, s, data), spec_=s)
+        after_write(self, tenant, s, data)
         return data.num_rows
 
     def sql(self, tenant: str, query: str, zone: str = "analytics") -> pa.Table:

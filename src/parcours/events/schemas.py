@@ -390,6 +390,68 @@ QUARANTINE = TableSpec(
     time_column="received_at",
 )
 
+IDENTITY_MAP = TableSpec(
+    name="identity_map",
+    description=(
+        "Identity resolution: which profile each identifier belongs to. status 'linked' rows "
+        "give one profile per identifier; 'shared' rows list identifiers a guard rail cut from "
+        "the graph (kept as attributes of each profile they were seen with)."
+    ),
+    schema=_schema(
+        ("identifier", STR, False),  # the raw value (raw zone) or its pseudonym (analytics)
+        ("id_type", STR, False),
+        ("profile_id", STR, False),
+        ("status", STR, False),  # linked | shared
+        ("first_seen", TS, True),
+        ("last_seen", TS, True),
+        ("occurrences", pa.int64(), True),
+        day=False,
+    ),
+    key=("identifier", "id_type", "profile_id"),
+)
+
+IDENTITY_EDGES = TableSpec(
+    name="identity_edges",
+    description=(
+        "Identity graph edges between identifiers (pseudonymized), with where they come from "
+        "and the guard rail that cut them, if any (explains every merge and every split)."
+    ),
+    schema=_schema(
+        ("src", STR, False),  # <id_type>:<pseudonym>
+        ("dst", STR, False),
+        ("kind", STR, False),  # identify | alias | cooccurrence | reference | same_value
+        ("source", STR, False),  # table (and event type) the edge was seen in
+        ("occurrences", pa.int64(), False),
+        ("first_seen", TS, True),
+        ("last_seen", TS, True),
+        ("cut_by", STR, True),  # null, or the guard rail that removed the edge
+        day=False,
+    ),
+    key=("src", "dst", "kind", "source"),
+)
+
+PROFILES = TableSpec(
+    name="profiles",
+    description=(
+        "One row per customer profile: stable id, merges, resolved traits and computed "
+        "attributes (JSON objects)."
+    ),
+    schema=_schema(
+        ("profile_id", STR, False),
+        ("merged_into", STR, True),  # set when this profile merged into an older one
+        ("created_at", TS, False),  # when the id was first assigned
+        ("updated_at", TS, False),
+        ("first_seen", TS, True),
+        ("last_seen", TS, True),
+        ("identifiers", pa.int64(), True),
+        ("events", pa.int64(), True),
+        ("traits", STR, True),  # JSON: resolved traits (source priority, then recency)
+        ("attributes", STR, True),  # JSON: computed attributes
+        day=False,
+    ),
+    key=("profile_id",),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -408,6 +470,9 @@ TABLES: dict[str, TableSpec] = {
         STORES,
         WEATHER,
         QUARANTINE,
+        IDENTITY_MAP,
+        IDENTITY_EDGES,
+        PROFILES,
     )
 }
 

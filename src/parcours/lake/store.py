@@ -38,6 +38,23 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
+def table_config(s: TableSpec) -> dict[str, str | None]:
+    """Delta table properties set at creation.
+
+    Column statistics (min/max, kept in the Delta log) are collected only for
+    non-string columns: a string's min/max would copy identifiers and free text into
+    ``_delta_log`` files, which survive a delete and a vacuum (GDPR erasure). Time and
+    numeric columns — the ones data skipping uses — keep their statistics.
+    """
+    stats = [f.name for f in s.schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    config: dict[str, str | None] = {"delta.appendOnly": "false"}
+    if stats:
+        config["delta.dataSkippingStatsColumns"] = ",".join(stats)
+    else:
+        config["delta.dataSkippingNumIndexedCols"] = "0"
+    return config
+
+
 @dataclass(frozen=True)
 class TableInfo:
     """One lake table: where it is and what its current snapshot holds."""
@@ -120,7 +137,7 @@ class Lake:
                 data,
                 mode="append",
                 partition_by=s.partition_by,
-                configuration={"delta.appendOnly": "false"},
+                configuration=table_config(s),
             )
         except Exception as exc:  # delta-rs raises several types; the table is untouched
             raise LakeError(f"append to {tenant}/{zone}/{table} failed: {exc}") from exc
@@ -132,7 +149,9 @@ class Lake:
         data = conform(s, data)
         path = self.path(tenant, zone, table)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(path), data, mode="overwrite", partition_by=s.partition_by)
+        write_deltalake(
+            str(path), data, mode="overwrite", partition_by=s.partition_by, configuration=table_config(s)
+        )
         return DeltaTable(str(path)).version()
 
     def ensure(self, tenant: str, zone: str, table: str) -> None:
@@ -145,6 +164,7 @@ class Lake:
                 s.schema.empty_table(),
                 mode="append",
                 partition_by=s.partition_by,
+                configuration=table_config(s),
             )
 
     def delete(self, tenant: str, zone: str, table: str, predicate: str) -> dict[str, Any]:

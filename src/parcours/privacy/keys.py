@@ -1,18 +1,34 @@
-"""Per-tenant secrets for keyed pseudonyms.
+"""Per-tenant secrets for keyed pseudonyms: custody, sealing, rotation.
 
 A tenant's secret is generated when the tenant is created and lives in
-``<workspace>/secrets/<tenant>.key`` — outside the lake, owner-only permissions.
-It is never printed nor logged: :class:`TenantSecret` hides its value in ``repr``.
+``<workspace>/secrets/<tenant>.key`` — outside the lake, owner-only (folder 0700, file
+0600). It is never printed nor logged: :class:`TenantSecret` hides its value in ``repr``.
+
+**Sealing.** When the environment variable named by ``privacy.master_key_env``
+(default ``PARCOURS_MASTER_KEY``) is set, secrets are written sealed — encrypted with
+Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under a key derived from the
+master key with scrypt and a per-workspace salt — so a copy of the secrets folder
+without the master key is useless. :meth:`KeyStore.seal_all` seals existing secrets.
+Reading a sealed secret without the master key is a clear error.
+
+**Rotation** (:mod:`parcours.privacy.rotation`) stages a new secret next to the current
+one (``<tenant>.key.next``), rebuilds the analytics zone with it, then commits it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from pathlib import Path
 
 from parcours.errors import NotFoundError
 from parcours.lake import check_name
+from parcours.privacy.errors import KeyCustodyError
+from parcours.privacy.files import locked, private_dir, write_private
+
+SEALED = "sealed:v1:"
 
 
 class TenantSecret:
@@ -34,13 +50,84 @@ class TenantSecret:
 
 
 class KeyStore:
-    """The folder of tenant secrets."""
+    """The folder of tenant secrets.
 
-    def __init__(self, folder: str | Path) -> None:
+    Args:
+        folder: where secrets live (``<workspace>/secrets``).
+        master_key_env: name of the environment variable holding the master key; secrets
+            are sealed when it is set.
+    """
+
+    def __init__(self, folder: str | Path, master_key_env: str | None = None) -> None:
         self.folder = Path(folder)
+        self.master_key_env = master_key_env
 
-    def _path(self, tenant: str) -> Path:
-        return self.folder / f"{check_name('tenant', tenant)}.key"
+    # -- sealing ---------------------------------------------------------------------
+    def _master(self) -> str | None:
+        if not self.master_key_env:
+            return None
+        return os.environ.get(self.master_key_env) or None
+
+    def _fernet(self, master: str):  # type: ignore[no-untyped-def]
+        from cryptography.fernet import Fernet
+
+        salt_path = self.folder / "master.salt"
+        if not salt_path.exists():
+            with locked(salt_path):
+                if not salt_path.exists():
+                    write_private(salt_path, secrets.token_bytes(16).hex().encode())
+        salt = bytes.fromhex(salt_path.read_text().strip())
+        key = hashlib.scrypt(master.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
+        return Fernet(base64.urlsafe_b64encode(key))
+
+    def _encode(self, value: bytes) -> bytes:
+        master = self._master()
+        if master is None:
+            return value.hex().encode()
+        return (SEALED + self._fernet(master).encrypt(value).decode()).encode()
+
+    def _decode(self, tenant: str, text: str) -> bytes:
+        text = text.strip()
+        if not text.startswith(SEALED):
+            return bytes.fromhex(text)
+        master = self._master()
+        if master is None:
+            raise KeyCustodyError(
+                f"the secret of tenant {tenant!r} is sealed: set ${self.master_key_env} "
+                "to the master key",
+                tenant=tenant,
+            )
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return bytes(self._fernet(master).decrypt(text[len(SEALED) :].encode()))
+        except InvalidToken:
+            raise KeyCustodyError(
+                f"the master key in ${self.master_key_env} does not open the secret of "
+                f"tenant {tenant!r}",
+                tenant=tenant,
+            ) from None
+
+    def is_sealed(self, tenant: str) -> bool:
+        return self._path(tenant).read_text().startswith(SEALED)
+
+    def seal_all(self) -> list[str]:
+        """Seal every plain secret with the master key; returns the tenants sealed."""
+        if self._master() is None:
+            raise KeyCustodyError(f"set ${self.master_key_env} to the master key first")
+        done = []
+        for path in sorted(self.folder.glob("*.key*")):
+            if path.name.endswith(".lock") or path.read_text().startswith(SEALED):
+                continue
+            tenant = path.name.split(".")[0]
+            value = self._decode(tenant, path.read_text())
+            write_private(path, self._encode(value))
+            done.append(path.name)
+        return done
+
+    # -- secrets ---------------------------------------------------------------------
+    def _path(self, tenant: str, suffix: str = "") -> Path:
+        return self.folder / f"{check_name('tenant', tenant)}.key{suffix}"
 
     def exists(self, tenant: str) -> bool:
         return self._path(tenant).exists()
@@ -48,20 +135,42 @@ class KeyStore:
     def create(self, tenant: str) -> TenantSecret:
         """Generate the tenant's secret (idempotent: an existing secret is kept)."""
         path = self._path(tenant)
-        if path.exists():
-            return self.get(tenant)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.folder, 0o700)
-        value = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value.hex())
-            fh.flush()
-            os.fsync(fh.fileno())
+        private_dir(self.folder)
+        with locked(path):
+            if path.exists():
+                return self.get(tenant)
+            value = secrets.token_bytes(32)
+            write_private(path, self._encode(value))
         return TenantSecret(tenant, value)
 
     def get(self, tenant: str) -> TenantSecret:
         path = self._path(tenant)
         if not path.exists():
             raise NotFoundError(f"tenant {tenant!r} has no secret: create the tenant first", tenant=tenant)
-        return TenantSecret(tenant, bytes.fromhex(path.read_text().strip()))
+        return TenantSecret(tenant, self._decode(tenant, path.read_text()))
+
+    # -- rotation --------------------------------------------------------------------
+    def stage(self, tenant: str) -> TenantSecret:
+        """The staged next secret of ``tenant``, created if none is staged (so an
+        interrupted rotation resumes with the same one)."""
+        self.get(tenant)  # the tenant exists, and its secret opens
+        path = self._path(tenant, ".next")
+        with locked(path):
+            if not path.exists():
+                write_private(path, self._encode(secrets.token_bytes(32)))
+        return TenantSecret(tenant, self._decode(tenant, path.read_text()))
+
+    def staged(self, tenant: str) -> bool:
+        return self._path(tenant, ".next").exists()
+
+    def commit(self, tenant: str) -> None:
+        """Make the staged secret current; the old one is gone for good."""
+        nxt = self._path(tenant, ".next")
+        if not nxt.exists():
+            raise KeyCustodyError(f"no rotation staged for tenant {tenant!r}", tenant=tenant)
+        os.replace(nxt, self._path(tenant))
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -95,10 +96,28 @@ def pseudonymize_json_array(
     return pa.array(out, type=pa.string())
 
 
-def pseudonymize_table(spec: TableSpec, data: pa.Table, secret: TenantSecret) -> pa.Table:
-    """The analytics-zone copy of ``data``: identifiers pseudonymized, free text redacted."""
+def pseudonymize_table(
+    spec: TableSpec,
+    data: pa.Table,
+    secret: TenantSecret,
+    identities: Mapping[str, Iterable[Any]] | None = None,
+) -> pa.Table:
+    """The analytics-zone copy of ``data``: identifiers pseudonymized, free text redacted.
+
+    Args:
+        identities: customer key -> that customer's identifier values (names, email …),
+            masked in the free text of rows whose ``user_id`` is that key. Read from the
+            raw reference tables by :func:`parcours.privacy.zones.analytics_copy`.
+    """
     from parcours.privacy.redact import redact_array
 
+    owners = data.column("user_id") if "user_id" in data.column_names else None
+    for column in spec.free_text:  # before user_id is pseudonymized: it keys the identities
+        if column in data.column_names:
+            idx = data.column_names.index(column)
+            data = data.set_column(
+                idx, column, redact_array(data.column(column), owners, identities)
+            )
     for column in spec.identifiers:
         if column in data.column_names:
             idx = data.column_names.index(column)
@@ -109,8 +128,4 @@ def pseudonymize_table(spec: TableSpec, data: pa.Table, secret: TenantSecret) ->
             data = data.set_column(
                 idx, column, pseudonymize_json_array(secret, data.column(column), keys)
             )
-    for column in spec.free_text:
-        if column in data.column_names:
-            idx = data.column_names.index(column)
-            data = data.set_column(idx, column, redact_array(data.column(column)))
     return data

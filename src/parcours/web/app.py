@@ -42,7 +42,8 @@ def create_app(workspace: Workspace) -> FastAPI:
     async def _parcours_error(request: Request, exc: ParcoursError) -> Response:
         if is_page_request(request):
             return html_error(request, exc.status_code, exc.message)
-        return JSONResponse(error_body(**exc.to_dict()), status_code=exc.status_code)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

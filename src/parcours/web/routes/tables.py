@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from parcours.lake import ZONES
+from parcours.web.auth import Principal, allow
 from parcours.web.deps import get_workspace
 from parcours.workspace import Workspace
 
@@ -22,7 +23,11 @@ class TableOut(BaseModel):
 
 
 @router.get("/tenants/{tenant}/tables", response_model=list[TableOut])
-def list_tables(tenant: str, ws: Workspace = Depends(get_workspace)) -> list[TableOut]:
+def list_tables(
+    tenant: str,
+    who: Principal = Depends(allow("admin", "data_manager", "data_scientist", "manager")),
+    ws: Workspace = Depends(get_workspace),
+) -> list[TableOut]:
     """Tables of a tenant, per zone, with row counts and sizes."""
     ws.require_tenant(tenant)
     out = []

@@ -1,0 +1,299 @@
+"""The Segment tracking API as msgspec structs, and its validation rules.
+
+One function, :func:`decode`, is used by the collector (to answer) and by the loader
+(to write), so an event the collector acknowledged as valid is exactly an event the
+loader writes, and every rejection carries the same reason in the HTTP answer and
+in the quarantine table.
+
+Rules (Segment's, plus what parcours needs for exactly-once loads):
+
+* ``messageId`` is required (a server-made id would defeat dedupe of client retries);
+* ``userId`` or ``anonymousId`` is required (strings, or integers sent as ids);
+* ``type`` is one of track, identify, page, screen, group, alias; ``track`` needs
+  ``event``, ``group`` needs ``groupId``, ``alias`` needs ``previousId`` and ``userId``;
+* ``timestamp``, when given, is an RFC 3339 date-time between 1970 and 2100 (naive
+  times are UTC); when missing, the time of arrival is used, as Segment does;
+* ``properties``, ``traits`` and ``context`` are JSON objects; they are kept verbatim;
+* one event is at most ``max_event_bytes`` (32 KB) of JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+EVENT_TYPES = frozenset(("track", "identify", "page", "screen", "group", "alias"))
+ENDPOINTS = frozenset(EVENT_TYPES | {"batch"})
+MAX_ID_CHARS = 1024
+_UTC = dt.UTC
+_MIN_TS = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MAX_TS = dt.datetime(2101, 1, 1, tzinfo=_UTC)
+
+
+class Event(msgspec.Struct, forbid_unknown_fields=False):
+    """One Segment call. Unknown fields (integrations, sentAt, _metadata…) are ignored."""
+
+    type: str | None = None
+    messageId: str | None = None
+    userId: str | int | None = None
+    anonymousId: str | int | None = None
+    timestamp: dt.datetime | None = None
+    event: str | None = None
+    name: str | None = None
+    groupId: str | int | None = None
+    previousId: str | int | None = None
+    # kept verbatim (msgspec.Raw); empty when absent (Raw cannot be Optional)
+    properties: msgspec.Raw = msgspec.Raw(b"")
+    traits: msgspec.Raw = msgspec.Raw(b"")
+    context: msgspec.Raw = msgspec.Raw(b"")
+    writeKey: str | None = None
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=False):
+    batch: list[Event]
+    writeKey: str | None = None
+
+
+class _RawBatch(msgspec.Struct, forbid_unknown_fields=False):
+    batch: list[msgspec.Raw]
+    writeKey: str | None = None
+
+
+class _KeyOnly(msgspec.Struct, forbid_unknown_fields=False):
+    writeKey: str | None = None
+
+
+class _Context(msgspec.Struct, forbid_unknown_fields=False):
+    channel: str | None = None
+
+
+_batch_dec = msgspec.json.Decoder(_Batch)
+_raw_batch_dec = msgspec.json.Decoder(_RawBatch)
+_event_dec = msgspec.json.Decoder(Event)
+_key_dec = msgspec.json.Decoder(_KeyOnly)
+_context_dec = msgspec.json.Decoder(_Context)
+
+
+@dataclass
+class Rejection:
+    """One rejected event: its position in the request, its id when known, and why."""
+
+    index: int
+    message_id: str | None
+    reason: str
+    payload: bytes = b""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "messageId": self.message_id, "reason": self.reason}
+
+
+@dataclass
+class Decoded:
+    """A request body, decoded: the valid events, the rejections, or a fatal problem."""
+
+    write_key: str | None = None
+    events: list[Event] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    fatal: str | None = None  # the body as a whole is unusable (invalid JSON, not an object)
+
+    @property
+    def total(self) -> int:
+        return len(self.events) + len(self.rejections)
+
+
+def _id_problem(name: str, value: str | int | None) -> str | None:
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            return f"{name} is an integer out of range"
+    elif isinstance(value, str):
+        if len(value) > MAX_ID_CHARS:
+            return f"{name} is longer than {MAX_ID_CHARS} characters"
+        if not value.isprintable() and not value.isascii():  # cheap pre-check
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{name} is not valid Unicode"
+    return None
+
+
+def _object_problem(name: str, raw: msgspec.Raw) -> str | None:
+    if not raw:
+        return None
+    view = memoryview(raw)
+    if view[:1] == b"{" or view == b"null":
+        return None
+    return f"{name} must be a JSON object"
+
+
+def check(ev: Event, endpoint: str) -> str | None:
+    """Semantic checks on a decoded event; returns the reason it is invalid, or None."""
+    if endpoint != "batch":
+        if ev.type is None:
+            ev.type = endpoint
+        elif ev.type != endpoint:
+            return f"type {ev.type!r} sent to /v1/{endpoint}"
+    typ = ev.type
+    if typ is None:
+        return "type is required"
+    if typ not in EVENT_TYPES:
+        return f"unknown type {typ[:40]!r}: one of {', '.join(sorted(EVENT_TYPES))}"
+    mid = ev.messageId
+    if not mid:
+        return "messageId is required"
+    for name, value in (("messageId", mid), ("userId", ev.userId), ("anonymousId", ev.anonymousId),
+                        ("groupId", ev.groupId), ("previousId", ev.previousId)):
+        if value is not None:
+            problem = _id_problem(name, value)
+            if problem:
+                return problem
+    if ev.userId in (None, "") and ev.anonymousId in (None, ""):
+        return "userId or anonymousId is required"
+    if typ == "track" and not ev.event:
+        return "event is required for track"
+    if typ == "group" and ev.groupId in (None, ""):
+        return "groupId is required for group"
+    if typ == "alias" and (ev.previousId in (None, "") or ev.userId in (None, "")):
+        return "previousId and userId are required for alias"
+    for name in ("event", "name"):
+        value = getattr(ev, name)
+        if value is not None and len(value) > MAX_ID_CHARS:
+            return f"{name} is longer than {MAX_ID_CHARS} characters"
+    ts = ev.timestamp
+    if ts is not None:
+        if ts.tzinfo is None:
+            ts = ev.timestamp = ts.replace(tzinfo=_UTC)
+        if not _MIN_TS <= ts < _MAX_TS:
+            return "timestamp out of range (1970-2100)"
+    for name in ("properties", "traits", "context"):
+        problem = _object_problem(name, getattr(ev, name))
+        if problem:
+            return problem
+    return None
+
+
+def _message_id_of(raw: bytes) -> str | None:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    mid = value.get("messageId") if isinstance(value, dict) else None
+    return mid[:MAX_ID_CHARS] if isinstance(mid, str) else None
+
+
+def _reason(exc: msgspec.DecodeError) -> str:
+    text = str(exc)
+    return text.replace("$.", "") if text else "invalid event"
+
+
+def decode(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024, keep_payloads: bool = False) -> Decoded:
+    """Decode and validate a request body sent to ``/v1/<endpoint>``.
+
+    Args:
+        body: the (decompressed) JSON body.
+        endpoint: ``batch`` or an event type (``track``, ``identify``, …).
+        max_event_bytes: the per-event size limit.
+        keep_payloads: keep each rejected event's raw JSON (the loader quarantines it).
+    """
+    out = Decoded()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.fatal = f"body is not UTF-8 (byte {exc.start})"
+        return out
+    if endpoint != "batch":
+        try:
+            ev = _event_dec.decode(body)
+        except msgspec.ValidationError as exc:
+            out.write_key = _write_key_of(body)
+            out.rejections.append(Rejection(0, _message_id_of(body), _reason(exc), body if keep_payloads else b""))
+            return out
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            out.fatal = f"invalid JSON: {exc}"
+            return out
+        out.write_key = ev.writeKey
+        if len(body) > max_event_bytes:
+            problem: str | None = f"event larger than {max_event_bytes} bytes"
+        else:
+            problem = check(ev, endpoint)
+        if problem is None:
+            out.events.append(ev)
+        else:
+            out.rejections.append(Rejection(0, ev.messageId if isinstance(ev.messageId, str) else None,
+                                            problem, body if keep_payloads else b""))
+        return out
+
+    fast = len(body) <= max_event_bytes and not keep_payloads
+    if fast:
+        try:
+            batch = _batch_dec.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            fast = False  # find out which event is wrong, and why
+        else:
+            out.write_key = batch.writeKey
+            for i, ev in enumerate(batch.batch):
+                problem = check(ev, "batch")
+                if problem is None:
+                    out.events.append(ev)
+                else:
+                    out.rejections.append(Rejection(i, ev.messageId, problem))
+            return out
+    try:
+        raw_batch = _raw_batch_dec.decode(body)
+    except msgspec.ValidationError as exc:
+        out.write_key = _write_key_of(body)
+        out.fatal = f"not a batch: {_reason(exc)}"
+        return out
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        out.fatal = f"invalid JSON: {exc}"
+        return out
+    out.write_key = raw_batch.writeKey
+    for i, raw in enumerate(raw_batch.batch):
+        if len(raw) > max_event_bytes:
+            problem: str | None = f"event larger than {max_event_bytes} bytes"
+            mid = _message_id_of(raw)
+        else:
+            try:
+                ev = _event_dec.decode(raw)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                problem, mid = _reason(exc), _message_id_of(raw)
+            else:
+                problem, mid = check(ev, "batch"), ev.messageId
+        if problem is None:
+            out.events.append(ev)
+        else:
+            out.rejections.append(Rejection(i, mid, problem, bytes(raw) if keep_payloads else b""))
+    return out
+
+
+def _write_key_of(body: bytes) -> str | None:
+    try:
+        return _key_dec.decode(body).writeKey
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def channel_of(ev: Event, default: str | None) -> str:
+    """The event's channel: ``context.channel`` if set, else the write key's channel,
+    else ``app`` for screen calls and ``web`` for the rest."""
+    if ev.context and b'"channel"' in bytes(ev.context):
+        try:
+            ch = _context_dec.decode(ev.context).channel
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            ch = None
+        if ch:
+            return ch[:64]
+    if default:
+        return default
+    return "app" if ev.type == "screen" else "web"
+
+
+def event_name(ev: Event) -> str | None:
+    """The ``event`` column: track's event name, page/screen's name, else the type."""
+    if ev.type == "track":
+        return ev.event
+    if ev.type in ("page", "screen"):
+        return ev.name
+    return ev.type

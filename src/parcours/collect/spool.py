@@ -1,0 +1,316 @@
+"""The durable spool: append-only segment files with group commit.
+
+Each server worker appends to its own segment file. A record is::
+
+    b"P1" | meta length (u32) | body length (u32) | crc32(meta + body) (u32) | meta | body
+
+where ``meta`` is a small msgpack map (tenant, default channel, endpoint, arrival
+time in µs) and ``body`` is the request body as received (decompressed). Requests
+are acknowledged only after the record is on disk: a background thread writes
+everything that arrived since its previous round and calls ``fdatasync``, then
+wakes every waiting request at once (group commit, no timer — a round starts as
+soon as the previous one ends).
+
+A writer holds an exclusive ``flock`` on its open segment. The loader only reads
+segments it can lock, that is segments whose writer rotated them (size or age) or
+died; a torn record at the end of a dead writer's segment was never acknowledged
+and is skipped (crc and length checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import struct
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+MAGIC = b"P1"
+_HEADER = struct.Struct("<2sIII")
+SUFFIX = ".spool"
+
+Waiter = Callable[[BaseException | None], None]
+
+
+class Meta(msgspec.Struct, array_like=True):
+    """What the collector knows about a request besides its body."""
+
+    tenant: str
+    channel: str | None
+    endpoint: str
+    received_us: int
+
+
+_meta_enc = msgspec.msgpack.Encoder()
+_meta_dec = msgspec.msgpack.Decoder(Meta)
+
+
+def encode_record(meta: Meta, body: bytes) -> bytes:
+    """One spool (or Kafka) record."""
+    m = _meta_enc.encode(meta)
+    crc = zlib.crc32(body, zlib.crc32(m))
+    return b"".join((_HEADER.pack(MAGIC, len(m), len(body), crc), m, body))
+
+
+def decode_record(data: bytes | memoryview) -> tuple[Meta, bytes]:
+    """Decode one record (raises ValueError if it is damaged)."""
+    view = memoryview(data)
+    if len(view) < _HEADER.size:
+        raise ValueError("truncated record")
+    magic, mlen, blen, crc = _HEADER.unpack_from(view)
+    end = _HEADER.size + mlen + blen
+    if magic != MAGIC or len(view) < end:
+        raise ValueError("truncated or damaged record")
+    m = view[_HEADER.size : _HEADER.size + mlen]
+    body = view[_HEADER.size + mlen : end]
+    if zlib.crc32(body, zlib.crc32(m)) != crc:
+        raise ValueError("record checksum mismatch")
+    return _meta_dec.decode(m), bytes(body)
+
+
+@dataclass
+class Record:
+    """A record read back from a segment."""
+
+    segment: str
+    offset: int
+    meta: Meta
+    body: bytes
+
+
+class SpoolWriter:
+    """One worker's appender with a group-commit thread.
+
+    Args:
+        folder: the spool folder.
+        segment_bytes: rotate the segment when it reaches this size…
+        segment_seconds: …or when it is this old and not empty, so the loader sees
+            events within this delay.
+    """
+
+    def __init__(self, folder: str | Path, segment_bytes: int = 64 << 20, segment_seconds: float = 5.0) -> None:
+        self.folder = Path(folder)
+        self.segment_bytes = segment_bytes
+        self.segment_seconds = segment_seconds
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._waiters: list[Waiter] = []
+        self._fd: int | None = None
+        self._size = 0
+        self._opened = 0.0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.path: Path | None = None
+
+    # -- segment files ----------------------------------------------------------------
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = self.folder / (name + ".creating")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until rotation: the loader skips locked segments
+        final = self.folder / (name + SUFFIX)
+        os.rename(tmp, final)
+        _fsync_dir(self.folder)
+        self._fd, self._size, self._opened, self.path = fd, 0, time.monotonic(), final
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock: the segment is now sealed
+            self._fd = None
+            if self._size == 0 and self.path is not None:
+                self.path.unlink(missing_ok=True)
+            self.path = None
+
+    # -- appending --------------------------------------------------------------------
+    def append(self, record: bytes, done: Waiter) -> None:
+        """Queue a record; ``done(None)`` is called from the commit thread once it is
+        on disk, ``done(error)`` if the write failed."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("spool writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
+                self._thread.start()
+            self._pending.append(record)
+            self._waiters.append(done)
+            self._cond.notify()
+
+    async def write(self, record: bytes) -> None:
+        """Append and wait until durable (for asyncio callers)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done(err: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, fut, err)
+
+        self.append(record, done)
+        await fut
+
+    def write_sync(self, record: bytes) -> None:
+        """Append and block until durable (threads, tests, benchmarks)."""
+        event = threading.Event()
+        box: list[BaseException | None] = [None]
+
+        def done(err: BaseException | None) -> None:
+            box[0] = err
+            event.set()
+
+        self.append(record, done)
+        event.wait()
+        if box[0] is not None:
+            raise box[0]
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    timeout = None
+                    if self._fd is not None and self._size:
+                        timeout = max(0.0, self._opened + self.segment_seconds - time.monotonic())
+                        if timeout == 0.0:
+                            break
+                    self._cond.wait(timeout)
+                batch, waiters = self._pending, self._waiters
+                self._pending, self._waiters = [], []
+                closing = self._closing
+            error: BaseException | None = None
+            if batch:
+                try:
+                    if self._fd is None:
+                        self._open()
+                    data = b"".join(batch)
+                    del batch
+                    view = memoryview(data)
+                    while view:
+                        n = os.write(self._fd, view)  # type: ignore[arg-type]
+                        view = view[n:]
+                    os.fdatasync(self._fd)  # type: ignore[arg-type]
+                    self._size += len(data)
+                except OSError as exc:  # disk full, I/O error: the clients get a 503 and retry
+                    error = exc
+                    self._close_segment()
+            for done in waiters:
+                done(error)
+            if self._fd is not None and (
+                self._size >= self.segment_bytes
+                or (self._size and time.monotonic() - self._opened >= self.segment_seconds)
+            ):
+                self._close_segment()
+            if closing:
+                with self._cond:
+                    if not self._pending:
+                        self._close_segment()
+                        return
+
+    def close(self) -> None:
+        """Commit what is pending, seal the segment and stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        else:
+            self._close_segment()
+
+
+def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(err)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- reading (the loader) -------------------------------------------------------------
+
+
+class SealedSegment:
+    """A segment the loader holds locked while it loads it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+        self.damaged_bytes = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def records(self) -> Iterator[Record]:
+        """The segment's records in order; stops at a torn or damaged tail."""
+        size = os.fstat(self._fd).st_size
+        offset = 0
+        with open(self._fd, "rb", closefd=False) as fh:
+            fh.seek(0)
+            while offset < size:
+                head = fh.read(_HEADER.size)
+                if len(head) < _HEADER.size:
+                    break
+                magic, mlen, blen, _ = _HEADER.unpack(head)
+                if magic != MAGIC or offset + _HEADER.size + mlen + blen > size:
+                    break
+                rest = fh.read(mlen + blen)
+                try:
+                    meta, body = decode_record(head + rest)
+                except (ValueError, msgspec.DecodeError):
+                    break
+                yield Record(self.path.name, offset, meta, body)
+                offset += _HEADER.size + mlen + blen
+        self.damaged_bytes = size - offset
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+        _fsync_dir(self.path.parent)
+        self.release()
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def sealed_segments(folder: str | Path) -> Iterator[SealedSegment]:
+    """Segments no writer holds, oldest first, each locked for the caller."""
+    root = Path(folder)
+    if not root.is_dir():
+        return
+    for path in sorted(root.glob("*" + SUFFIX)):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if not path.exists():  # another loader deleted it meanwhile
+            os.close(fd)
+            continue
+        yield SealedSegment(path, fd)
+
+
+def spool_stats(folder: str | Path) -> dict[str, int]:
+    """Segments and bytes waiting in the spool (for the hub and ``parcours load``)."""
+    root = Path(folder)
+    files = list(root.glob("*" + SUFFIX)) if root.is_dir() else []
+    return {"segments": len(files), "bytes": sum(f.stat().st_size for f in files if f.exists())}

@@ -1,0 +1,190 @@
+"""Identity edges as Ibis expressions: who was seen with whom, and which guard rail cuts.
+
+Every source row (an event, a CRM row, a site, a card, a verbatim) yields one
+*occurrence* per identifier it carries. Identifiers in the same row are linked
+(identify and alias calls, co-occurrence in any event, reference data). Identifiers are
+graph nodes named ``<id_type>:<value>``; in the analytics zone the values are the
+tenant's pseudonyms, so the graph holds no personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import ibis
+
+from parcours.identity.rules import IdentityRules
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from parcours.workspace import Workspace
+
+#: JSON keys of Segment traits / properties / context that carry linking identifiers.
+JSON_KEYS: dict[str, dict[str, str]] = {
+    "traits": {
+        "email": "email",
+        "phone": "phone",
+        "customerNumber": "customer_number",
+        "cardId": "card_id",
+        "meterPoint": "meter_point",
+    },
+    "properties": {"customerNumber": "customer_number", "cardId": "card_id", "meterPoint": "meter_point"},
+    "context": {"deviceId": "device_id"},
+}
+
+#: Reference tables: (table, identifier columns -> type, time column or None).
+REFERENCE_SOURCES: dict[str, tuple[dict[str, str], str | None]] = {
+    "customers": ({"customer_number": "customer_number", "email": "email", "phone": "phone"}, "updated_at"),
+    "sites": ({"customer_number": "customer_number", "meter_point": "meter_point"}, None),
+    "cards": ({"card_id": "card_id", "customer_number": "customer_number"}, "issued_at"),
+    "verbatims": ({"user_id": "user_id", "author": "social_handle"}, "ts"),
+}
+
+EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "user_id"}
+
+_NULLISH = ("", "null", "true", "false")
+
+
+def json_value(column: ir.StringValue, key: str) -> ir.StringValue:
+    """A top-level-or-nested JSON string/number value by key, with a regex both engines run."""
+    pattern = r'"' + re.escape(key) + r'"\s*:\s*"?([^",}]*)'
+    return column.re_extract(pattern, 1).strip()
+
+
+def _clean(value: ir.StringValue) -> ir.StringValue:
+    return ibis.ifelse(value.isin(_NULLISH), ibis.null("string"), value)
+
+
+def _occ(
+    t: ir.Table, row_key: ir.Value, kind: ir.Value, source: ir.Value, ts: ir.Value,
+    value: ir.Value, id_type: str,
+) -> ir.Table:
+    v = _clean(value.cast("string"))
+    return t.select(
+        row_key=row_key.cast("string"),
+        kind=kind.cast("string"),
+        source=source.cast("string"),
+        id_type=ibis.literal(id_type, "string"),
+        value=v,
+        ts=ts.cast("timestamp('UTC', 6)") if ts is not None else ibis.null("timestamp('UTC', 6)"),
+    ).filter(ibis._.value.notnull())
+
+
+def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> ir.Table:
+    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts."""
+    parts: list[ir.Table] = []
+    if ws.lake.exists(tenant, zone, "events"):
+        ev = ws.table(tenant, "events", zone)
+        kind = ibis.cases(
+            (ev.type == "alias", "alias"), (ev.type == "identify", "identify"), else_="cooccurrence"
+        )
+        source = ibis.literal("events:") + ev.type
+        key = ibis.literal("ev:") + ev.message_id
+        for col, typ in EVENT_COLUMNS.items():
+            parts.append(_occ(ev, key, kind, source, ev.timestamp, ev[col], typ))
+        for col, keys in JSON_KEYS.items():
+            for jkey, typ in keys.items():
+                parts.append(_occ(ev, key, kind, source, ev.timestamp, json_value(ev[col], jkey), typ))
+    for table, (cols, ts_col) in REFERENCE_SOURCES.items():
+        if not ws.lake.exists(tenant, zone, table):
+            continue
+        t = ws.table(tenant, table, zone)
+        from parcours.events import spec
+
+        key_cols = spec(table).key
+        key: ir.Value = ibis.literal(table + ":")
+        for i, k in enumerate(key_cols):
+            key = key + (ibis.literal("|") if i else ibis.literal("")) + t[k].cast("string")
+        ts = t[ts_col] if ts_col else None
+        kind = ibis.literal("reference") if table != "verbatims" else ibis.literal("cooccurrence")
+        for col, typ in cols.items():
+            parts.append(_occ(t, key, kind, ibis.literal(table), ts, t[col], typ))
+    if not parts:
+        from parcours.identity.errors import IdentityError
+
+        raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
+    occ = ibis.union(*parts, distinct=False)
+    occ = occ.filter(occ.id_type.isin(list(rules.linking_types)))
+    return occ.mutate(node=occ.id_type + ":" + occ.value)
+
+
+def nodes(occ: ir.Table) -> ir.Table:
+    """Distinct identifiers with first/last seen and occurrence counts."""
+    return occ.group_by(["node", "id_type", "value"]).agg(
+        first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.row_key.nunique()
+    )
+
+
+def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
+    """Directed co-occurrence pairs (a, b) with how and where, plus same-value pairs."""
+    a = occ.select(row_key="row_key", a="node", a_value="value", kind="kind", source="source", ts="ts")
+    b = occ.select(row_key2="row_key", b="node", b_type="id_type", b_value="value")
+    co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a != ibis._.b)
+    co = co.group_by(["a", "a_value", "b", "b_type", "b_value", "kind", "source"]).agg(
+        occurrences=co.row_key.nunique(), first_seen=co.ts.min(), last_seen=co.ts.max()
+    )
+    same = node_table.filter(node_table.id_type.isin(list(rules.same_value_types))).select(
+        a="node", value1="value"
+    )
+    other = node_table.select(b="node", b_type="id_type", b_value="value")
+    sv = same.join(other, same.value1 == other.b_value).filter(ibis._.a != ibis._.b)
+    sv = sv.select(
+        "a", a_value="value1", b="b", b_type="b_type", b_value="b_value",
+        kind=ibis.literal("same_value"), source=ibis.literal("values"),
+        occurrences=ibis.literal(1, "int64"),
+        first_seen=ibis.null("timestamp('UTC', 6)"), last_seen=ibis.null("timestamp('UTC', 6)"),
+    )
+    # same-value links go both ways
+    an = node_table.select(a_node="node", a_type="id_type", a_value="value")
+    sv_back = sv.join(an, sv.a == an.a_node)
+    sv_back = sv_back.select(
+        a="b", a_value="b_value", b="a", b_type="a_type", b_value="a_value", kind="kind",
+        source="source",
+        occurrences="occurrences", first_seen="first_seen", last_seen="last_seen",
+    )
+    return ibis.union(co, sv, sv_back, distinct=False)
+
+
+def shared_nodes(pair_table: ir.Table, rules: IdentityRules) -> ir.Table:
+    """Identifiers the guard rails cut from the graph, with the rule that cut them.
+
+    Returns (node, cut_by, degree, worst_type, worst_count).
+    """
+    p = pair_table.select("a", "a_value", "b", "b_type", "b_value").distinct()
+    aggs: dict[str, ir.Value] = {"degree": p.b.nunique()}
+    for t in rules.max_anchor_neighbors:
+        aggs[f"n_{t}"] = ibis.cases(
+            ((p.b_type == t) & (p.b_value != p.a_value), p.b_value), else_=ibis.null("string")
+        ).nunique()
+    stats = p.group_by("a").agg(**aggs)
+    cases = [(stats.degree > rules.max_degree, ibis.literal("max_degree"))]
+    for t, cap in rules.max_anchor_neighbors.items():
+        cases.append((stats[f"n_{t}"] > cap, ibis.literal(f"shared_identifier:{t}")))
+    cut_by = ibis.cases(*cases, else_=ibis.null("string"))
+    return stats.mutate(cut_by=cut_by).filter(ibis._.cut_by.notnull()).rename(node="a")
+
+
+def edges(pair_table: ir.Table, shared: ir.Table) -> ir.Table:
+    """Undirected edges (src < dst) aggregated per kind and source, with ``cut_by``."""
+    p = pair_table.filter(pair_table.a < pair_table.b)
+    e = p.group_by(["a", "b", "kind", "source"]).agg(
+        occurrences=p.occurrences.sum(), first_seen=p.first_seen.min(), last_seen=p.last_seen.max()
+    )
+    sa = shared.select(sa="node", cut_a="cut_by")
+    sb = shared.select(sb="node", cut_b="cut_by")
+    e = e.left_join(sa, e.a == sa.sa).left_join(sb, e.b == sb.sb)
+    return e.select(
+        src="a", dst="b", kind="kind", source="source",
+        occurrences=ibis._.occurrences.cast("int64"),
+        first_seen="first_seen", last_seen="last_seen",
+        cut_by=ibis.coalesce(ibis._.cut_a, ibis._.cut_b),
+    )
+
+
+def linked_pairs(edge_table: ir.Table) -> ir.Table:
+    """The graph to resolve: uncut edges, both directions, as (a, b)."""
+    e = edge_table.filter(edge_table.cut_by.isnull()).select(a="src", b="dst").distinct()
+    back = e.select(a="b", b="a")
+    return ibis.union(e, back, distinct=False)

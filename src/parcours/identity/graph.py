@@ -1,0 +1,171 @@
+"""Connected components as Ibis expressions, so they run on DuckDB and on Spark.
+
+Min-label propagation with pointer jumping: every identifier starts with a label (its own
+name, or its previous component's label when resolving incrementally); each round takes
+the smallest label among itself and its neighbours, then jumps to its label's label. Each
+round is one Ibis expression, materialized (``Table.cache``) before the next, until no
+label changes. Labels only ever point inside the component, so the fixpoint labels each
+component with its smallest identifier, whatever the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import ibis
+
+from parcours.identity.errors import IdentityError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from parcours.progress import Progress
+
+
+class Scratch:
+    """Materialized intermediate tables of one resolution; released at the end."""
+
+    def __init__(self) -> None:
+        self._tables: list[ir.Table] = []
+
+    def keep(self, expr: ir.Table) -> ir.Table:
+        table = expr.cache()
+        self._tables.append(table)
+        return table
+
+    def drop(self, table: ir.Table) -> None:
+        if table in self._tables:
+            self._tables.remove(table)
+            if not any(t is table for t in self._tables):
+                with contextlib.suppress(Exception):
+                    table.release()
+
+    def release(self) -> None:
+        for table in self._tables:
+            with contextlib.suppress(Exception):  # already released through a shared cache
+                table.release()
+        self._tables.clear()
+
+
+def components(
+    node_names: ir.Table,
+    both_ways: ir.Table,
+    scratch: Scratch,
+    *,
+    start: ir.Table | None = None,
+    max_iterations: int = 50,
+    progress: Progress | None = None,
+) -> tuple[ir.Table, int]:
+    """Label every node with its component's smallest node.
+
+    Args:
+        node_names: one column ``node``.
+        both_ways: edges ``(a, b)`` listed in both directions.
+        scratch: where intermediate tables are materialized.
+        start: optional ``(node, label)`` starting labels (incremental runs); each label
+            must be a node of the same component.
+    Returns:
+        (``(node, label)`` table, rounds run).
+    """
+    if start is not None:
+        s = start.select(s_node="node", s_label="label")
+        labels = node_names.left_join(s, node_names.node == s.s_node).select(
+            node="node", label=ibis.least(ibis._.node, ibis.coalesce(ibis._.s_label, ibis._.node))
+        )
+    else:
+        labels = node_names.select(node="node", label="node")
+    labels = scratch.keep(labels)
+    edges = scratch.keep(both_ways.select("a", "b"))
+    for round_ in range(1, max_iterations + 1):
+        nl = labels.select(n="node", nl="label")
+        nb = edges.join(nl, edges.b == nl.n)
+        best = nb.group_by("a").agg(m=nb.nl.min())
+        step = labels.left_join(best, labels.node == best.a).select(
+            node="node", label=ibis.least(ibis._.label, ibis.coalesce(ibis._.m, ibis._.label))
+        )
+        step = scratch.keep(step)
+        parent = step.select(p_node="node", p_label="label")
+        jumped = step.join(parent, step.label == parent.p_node).select(
+            node="node", label=ibis.least(ibis._.label, ibis._.p_label)
+        )
+        jumped = scratch.keep(jumped)
+        scratch.drop(step)
+        old = labels.select(o_node="node", o_label="label")
+        changed = int(
+            jumped.join(old, jumped.node == old.o_node)
+            .filter(ibis._.label != ibis._.o_label)
+            .count()
+            .to_pyarrow()
+            .as_py()
+        )
+        scratch.drop(labels)
+        labels = jumped
+        if progress is not None:
+            progress("identity: label propagation", round_, round_ + (1 if changed else 0))
+        if changed == 0:
+            return labels, round_
+    raise IdentityError(
+        f"label propagation did not converge in {max_iterations} rounds", rounds=max_iterations
+    )
+
+
+def split_around_anchors(
+    labels: ir.Table,
+    node_types: ir.Table,
+    both_ways: ir.Table,
+    caps: dict[str, int],
+    anchor_types: tuple[str, ...],
+    scratch: Scratch,
+    *,
+    max_iterations: int = 50,
+) -> tuple[ir.Table, ir.Table]:
+    """Split components holding more anchors of a type than its cap allows.
+
+    In such a component the first over-cap anchor type (in ``anchor_types`` order) seeds
+    the split: every identifier joins its nearest seed (fewest hops; ties to the smallest
+    seed), by multi-source breadth-first search, one Ibis expression per hop.
+
+    Returns:
+        (``(node, label)`` for every node, ``(node, cut_type)`` of the split components).
+    """
+    nt = node_types.select(t_node="node", id_type="id_type")
+    typed = labels.join(nt, labels.node == nt.t_node)
+    counts = typed.group_by(["label", "id_type"]).agg(n=typed.node.count())
+    over = None
+    for t in anchor_types:
+        cap = caps.get(t)
+        if cap is None:
+            continue
+        cond = (counts.id_type == t) & (counts.n > cap)
+        over = cond if over is None else over | cond
+    if over is None:
+        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+    rank = ibis.cases(*((counts.id_type == t, i) for i, t in enumerate(anchor_types)), else_=99)
+    bad = counts.filter(over).mutate(rank=rank)
+    bad = bad.mutate(best=bad.rank.min().over(group_by="label")).filter(ibis._.rank == ibis._.best)
+    bad = scratch.keep(bad.select(b_label="label", cut_type="id_type"))
+    if int(bad.count().to_pyarrow().as_py()) == 0:
+        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+    members = scratch.keep(
+        typed.join(bad, typed.label == bad.b_label).select("node", "id_type", "cut_type")
+    )
+    assigned = scratch.keep(
+        members.filter(members.id_type == members.cut_type).select(node="node", label="node")
+    )
+    inside = members.select(m_node="node")
+    edges = scratch.keep(
+        both_ways.join(inside, both_ways.a == inside.m_node).select("a", "b")
+    )
+    for _ in range(max_iterations):
+        al = assigned.select(n="node", nl="label")
+        reach = edges.join(al, edges.b == al.n)
+        new = reach.anti_join(assigned, reach.a == assigned.node).group_by("a").agg(label=ibis._.nl.min())
+        new = scratch.keep(new.select(node="a", label="label"))
+        if int(new.count().to_pyarrow().as_py()) == 0:
+            break
+        assigned = scratch.keep(ibis.union(assigned, new, distinct=False))
+    split = members.select("node", "cut_type")
+    rest = labels.anti_join(split, labels.node == split.node)
+    final = ibis.union(rest, assigned.select("node", "label"), distinct=False)
+    return final, split

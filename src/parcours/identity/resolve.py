@@ -1,0 +1,252 @@
+"""Resolution: edges -> guard rails -> components -> stable profile ids -> lake tables.
+
+The graph is resolved once per tenant over the *analytics* zone (identifiers are
+pseudonyms there, so the graph and its explanations hold no personal data). The raw
+zone's identity map is the same map keyed by the raw values: each raw identifier is
+pseudonymized with the tenant secret and looked up, so both zones give every person the
+same profile id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from parcours.identity import edges as E
+from parcours.identity.graph import Scratch, components, split_around_anchors
+from parcours.identity.ids import assign_ids
+from parcours.identity.rules import IdentityRules
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from parcours.progress import Progress
+    from parcours.workspace import Workspace
+
+ZONE = "analytics"
+
+
+@dataclass
+class ResolveResult:
+    """What one resolution did."""
+
+    tenant: str
+    engine: str
+    incremental: bool
+    rounds: int
+    identifiers: int
+    edges: int
+    cut_edges: int
+    shared_identifiers: int
+    split_components: int
+    profiles: int
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        mode = "incremental" if self.incremental else "full"
+        return (
+            f"{self.tenant}: {self.profiles} profiles from {self.identifiers} identifiers and "
+            f"{self.edges} edges ({mode}, {self.rounds} rounds on {self.engine}, {self.seconds:.1f}s); "
+            f"guard rails: {self.shared_identifiers} shared identifiers, {self.cut_edges} edges cut, "
+            f"{self.split_components} over-merged components split; {len(self.merges)} merges"
+        )
+
+
+def _count(t: ir.Table) -> int:
+    return int(t.count().to_pyarrow().as_py())
+
+
+def _previous(ws: Workspace, tenant: str) -> tuple[ir.Table | None, ir.Table | None, set[str]]:
+    if not (
+        ws.lake.exists(tenant, ZONE, "identity_map") and ws.lake.exists(tenant, ZONE, "profiles")
+    ):
+        return None, None, set()
+    m = ws.table(tenant, "identity_map", ZONE)
+    linked = m.filter(m.status == "linked").select(
+        node=m.id_type + ":" + m.identifier, profile_id=m.profile_id
+    )
+    shared = m.filter(m.status == "shared").select(node=m.id_type + ":" + m.identifier).distinct()
+    shared_set = set(shared.to_pyarrow().column("node").to_pylist())
+    p = ws.table(tenant, "profiles", ZONE)
+    live = p.filter(p.merged_into.isnull()).select("profile_id", "created_at")
+    if _count(linked) == 0:
+        return None, None, shared_set
+    return linked, live, shared_set
+
+
+def resolve(
+    ws: Workspace,
+    tenant: str,
+    *,
+    rules: IdentityRules | None = None,
+    incremental: bool = True,
+    run_at: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> ResolveResult:
+    """Resolve a tenant's identities and write ``identity_edges``, ``identity_map`` and
+    ``profiles`` (both zones), then refresh the serving store.
+
+    Args:
+        incremental: start from the previous run's components (new edges only add work);
+            falls back to a full run when the guard rails cut a different set of
+            identifiers than last time (a cut can split an old component).
+        run_at: the run's timestamp (new profiles' ``created_at``); default now.
+
+    Example:
+        >>> from parcours.identity import resolve
+        >>> resolve(ws, "energie").profiles          # doctest: +SKIP
+        2981
+    """
+    ws.require_tenant(tenant)
+    rules = rules or IdentityRules()
+    run_at = run_at or dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    report = progress or (lambda step, done, total: None)
+    scratch = Scratch()
+    try:
+        report("identity: edges", 0, 4)
+        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules))
+        node_t = scratch.keep(E.nodes(occ))
+        report("identity: edges", 1, 4)
+        pair_t = scratch.keep(E.pairs(occ, node_t, rules))
+        scratch.drop(occ)
+        shared = scratch.keep(E.shared_nodes(pair_t, rules))
+        report("identity: edges", 2, 4)
+        edge_t = scratch.keep(E.edges(pair_t, shared))
+        both = scratch.keep(E.linked_pairs(edge_t))
+        report("identity: edges", 3, 4)
+        linking = node_t.anti_join(shared, node_t.node == shared.node).select("node")
+        prev_map, prev_profiles, prev_shared = _previous(ws, tenant)
+        shared_set = set(shared.select("node").to_pyarrow().column("node").to_pylist())
+        start = None
+        use_incremental = incremental and prev_map is not None and shared_set == prev_shared
+        if use_incremental and prev_map is not None:
+            start = prev_map.group_by("profile_id").mutate(label=prev_map.node.min()).select(
+                "node", "label"
+            )
+            start = scratch.keep(start)
+        report("identity: edges", 4, 4)
+        labels, rounds = components(
+            linking, both, scratch, start=start, max_iterations=rules.max_iterations,
+            progress=progress,
+        )
+        labels, split = split_around_anchors(
+            labels, node_t, both, rules.max_per_profile, rules.anchor_types, scratch,
+            max_iterations=rules.max_iterations,
+        )
+        labels = scratch.keep(labels)
+        split = scratch.keep(split)
+        assignment, merges = assign_ids(labels, prev_map, prev_profiles, run_at)
+        assignment = scratch.keep(assignment)
+        node_profile = scratch.keep(
+            labels.join(assignment, labels.label == assignment.label).select("node", "profile_id")
+        )
+        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split)
+        edges_arrow = edge_out.to_pyarrow()
+        map_arrow = _identity_map(node_t, shared, node_profile, pair_t).to_pyarrow()
+        merges_list = [
+            (r["profile_id"], r["merged_into"]) for r in merges.to_pyarrow().to_pylist()
+        ]
+        created = {
+            r["profile_id"]: r["created_at"] for r in assignment.select("profile_id", "created_at").to_pyarrow().to_pylist()
+        }
+        n_split = _count(split.select("cut_type").distinct()) if _count(split) else 0
+        n_split = _count(
+            split.join(labels, split.node == labels.node).select("label").distinct()
+        ) if n_split else 0
+    finally:
+        scratch.release()
+
+    ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
+    ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
+    raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
+    ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
+
+    from parcours.identity.profiles import build_profiles
+
+    n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
+    cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
+    return ResolveResult(
+        tenant=tenant,
+        engine=ws.engine.kind,
+        incremental=use_incremental,
+        rounds=rounds,
+        identifiers=int(pc.count_distinct(
+            pc.binary_join_element_wise(map_arrow.column("id_type"), map_arrow.column("identifier"), ":")
+        ).as_py()) if map_arrow.num_rows else 0,
+        edges=edges_arrow.num_rows,
+        cut_edges=int(cut),
+        shared_identifiers=len(shared_set),
+        split_components=n_split,
+        profiles=n_profiles,
+        merges=merges_list,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Table) -> ir.Table:
+    """Edges, with ``cut_by = max_per_profile:<type>`` where a split separated the ends."""
+    a = node_profile.select(pa_node="node", pa_id="profile_id")
+    b = node_profile.select(pb_node="node", pb_id="profile_id")
+    s = split.select(s_node="node", cut_type="cut_type")
+    e = (
+        edge_t.left_join(a, edge_t.src == a.pa_node)
+        .left_join(b, ibis._.dst == b.pb_node)
+        .left_join(s, ibis._.src == s.s_node)
+    )
+    cap_cut = ibis.ifelse(
+        e.cut_by.isnull() & e.pa_id.notnull() & e.pb_id.notnull() & (e.pa_id != e.pb_id),
+        ibis.literal("max_per_profile:") + e.cut_type.fill_null("anchor"),
+        e.cut_by,
+    )
+    return e.select(
+        "src", "dst", "kind", "source", "occurrences", "first_seen", "last_seen", cut_by=cap_cut
+    )
+
+
+def _identity_map(
+    node_t: ir.Table, shared: ir.Table, node_profile: ir.Table, pair_t: ir.Table
+) -> ir.Table:
+    """Linked identifiers with their profile, and shared identifiers with each profile
+    they were seen with."""
+    np_ = node_profile.select(l_node="node", profile_id="profile_id")
+    linked = node_t.join(np_, node_t.node == np_.l_node).select(
+        identifier="value", id_type="id_type", profile_id="profile_id",
+        status=ibis.literal("linked"), first_seen="first_seen", last_seen="last_seen",
+        occurrences=ibis._.occurrences.cast("int64"),
+    )
+    sh = shared.select(s_node="node")
+    seen_with = pair_t.join(sh, pair_t.a == sh.s_node).join(np_, ibis._.b == np_.l_node)
+    seen_with = seen_with.select(s_node="a", profile_id="profile_id").distinct()
+    shared_rows = seen_with.join(node_t, seen_with.s_node == node_t.node).select(
+        identifier="value", id_type="id_type", profile_id="profile_id",
+        status=ibis.literal("shared"), first_seen="first_seen", last_seen="last_seen",
+        occurrences=ibis._.occurrences.cast("int64"),
+    )
+    return ibis.union(linked, shared_rows, distinct=False)
+
+
+def raw_identity_map(
+    ws: Workspace, tenant: str, analytics_map: pa.Table, rules: IdentityRules
+) -> pa.Table:
+    """The raw zone's identity map: raw identifiers, pseudonymized to find their profile."""
+    from parcours.privacy.pseudonymize import pseudonymize_array
+
+    if not analytics_map.num_rows:
+        return analytics_map
+    raw = E.occurrences(ws, tenant, "raw", rules).select("id_type", "value").distinct().to_pyarrow()
+    pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
+    raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
+    joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
+    out = joined.drop_columns(["identifier"]).rename_columns(
+        ["raw" if False else c for c in joined.drop_columns(["identifier"]).column_names]
+    )
+    out = out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
+    return out
