@@ -16,14 +16,9 @@ if TYPE_CHECKING:
 
 def install(app: FastAPI) -> None:
     """Add the data hub's pages, assets and the local API docs to ``app``."""
-    from parcours.web.pages import assets
+    from parcours.web.pages import assets, customers, overview, signin, sources
 
     assets.install(app)
-    try:  # the pages authenticate with the privacy package's session (parcours.web.auth)
-        import parcours.web.auth  # noqa: F401
-    except ImportError:  # pragma: no cover - only until the privacy package is merged
-        return
-    from parcours.web.pages import customers, overview, signin, sources
 
     for module in (signin, overview, sources, customers):
         app.include_router(module.router)
