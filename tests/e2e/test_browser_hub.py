@@ -43,6 +43,11 @@ def hub(demo_ws, tmp_path_factory):
     path: Path = tmp_path_factory.mktemp("hub") / "ws"
     shutil.copytree(demo_ws.path, path)
     ws = parcours.open(path)
+    if not ws.lake.exists("energie", "raw", "identity_map"):  # the 360 reads resolved profiles
+        from parcours.identity import resolve
+
+        for tenant in ws.tenants():
+            resolve(ws, tenant)
     users = {u.name: u for u in create_demo_users(ws)}
     server = HubServer(path).start()
     yield ws, users, server.url
@@ -151,6 +156,59 @@ def test_each_role_opens_every_page_of_its_menu(browser, hub, requests_seen, use
     for href in links:
         visit(page, href, warm=False)
         assert page.locator("h1").count() == 1
+    ctx.close()
+
+
+PROFILE_EVENTS_SQL = """
+with m as (select identifier, id_type, profile_id from identity_map where status = 'linked'),
+e as (
+  select coalesce(m1.profile_id, m2.profile_id, m3.profile_id) as pid from events ev
+  left join m m1 on ev.user_id = m1.identifier and m1.id_type = 'user_id'
+  left join m m2 on ev.anonymous_id = m2.identifier and m2.id_type = 'anonymous_id'
+  left join m m3 on ev.previous_id = m3.identifier and m3.id_type = 'user_id')
+select count(*) as n from e where pid = (select profile_id from m where identifier = '{key}' limit 1)
+"""
+
+
+@pytest.mark.parametrize("tenant", ["energie", "fidelite"])
+def test_advisor_360_event_count_equals_sql(browser, hub, requests_seen, tenant):
+    ws, _, _ = hub
+    key = ws.sql(tenant, "select user_id from events where user_id is not null "
+                 "group by user_id order by count(*) desc, user_id limit 1", zone="raw").column(0)[0].as_py()
+    ctx, page = open_as(browser, hub, requests_seen, f"advisor-{tenant}")
+    visit(page, f"/t/{tenant}/customers", warm=False)
+    page.fill("input[name=q]", key)
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/t/{tenant}/customers/{key}")
+    expected = ws.sql(tenant, PROFILE_EVENTS_SQL.format(key=key), zone="raw").column("n")[0].as_py()
+    assert expected > 10
+    assert kpi(page, "kpi-customer-events") == expected
+    per_channel = {
+        r.get_attribute("data-channel"): int(r.locator("[data-count]").get_attribute("data-count"))
+        for r in page.locator("#channel-counts tr").all()
+    }
+    assert sum(per_channel.values()) == expected
+    t = visit(page, f"/t/{tenant}/customers/{key}", f"customer-{tenant}")
+    assert t["now"] < MAX_RENDER_MS, t
+    from parcours.privacy import audit
+
+    assert any(a["action"] == "view_360" and a["user"] == f"advisor-{tenant}" for a in audit.read(ws, tenant))
+    ctx.close()
+
+
+def test_data_scientist_360_is_pseudonymized(browser, hub, requests_seen):
+    ws, _, _ = hub
+    raw = ws.sql("energie", "select customer_number, email from customers order by customer_number limit 1",
+                 zone="raw").to_pylist()[0]
+    from parcours.privacy.pseudonymize import pseudonym
+
+    px = pseudonym(ws.keys.get("energie"), raw["customer_number"])
+    ctx, page = open_as(browser, hub, requests_seen, "data-scientist-energie")
+    visit(page, f"/t/energie/customers/{px}", "customer-pseudonymized", warm=False)
+    html = page.content()
+    assert "Pseudonymized view" in html
+    assert raw["customer_number"] not in html and raw["email"] not in html
     ctx.close()
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Event columns that name a person, with the identifier type they hold (identity order).
 EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
-TIMELINE_PAGE = 100
+TIMELINE_PAGE = 50
 
 
 class AmbiguousCustomerError(ParcoursError):
