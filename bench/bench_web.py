@@ -39,7 +39,8 @@ def _port() -> int:
 
 def _keys(ws, tenant: str) -> dict[str, str]:
     """The busiest customer of the tenant (the heaviest 360 page) and common events."""
-    key = ws.sql(tenant, "select user_id from events where user_id is not null group by 1 "
+    key = ws.sql(tenant, "select e.user_id from events e join identity_map m on m.identifier = e.user_id "
+                 "and m.id_type = 'user_id' and m.status = 'linked' group by 1 "
                  "order by count(*) desc limit 1", zone="raw").column(0)[0].as_py()
     return {"customer": key}
 
