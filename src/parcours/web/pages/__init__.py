@@ -34,6 +34,7 @@ def install(app: FastAPI) -> None:
         app.include_router(journeys.router)
         base.AVAILABLE.update(JOURNEY_PAGES)
     from parcours.web.pages import overview_data, warmup
+    from parcours.web.pages.customer_domains import warm_views
 
-    warmup.WARMERS[:] = [overview_data.overview]
+    warmup.WARMERS[:] = [overview_data.overview, warm_views]
     warmup.install(app)
