@@ -49,10 +49,30 @@ def hub(demo_ws, tmp_path_factory):
         for tenant in ws.tenants():
             resolve(ws, tenant)
     users = {u.name: u for u in create_demo_users(ws)}
+    _quarantine_two_events(ws)
     server = HubServer(path).start()
     yield ws, users, server.url
     server.stop()
     ws.close()
+
+
+REPLAYABLE_ID = "hub-replay-0001"
+
+
+def _quarantine_two_events(ws) -> None:
+    """One quarantined event that passes once replayed, one that never will."""
+    import datetime as dt
+    import json
+
+    from parcours.collect import quarantine
+
+    buf = quarantine.QuarantineBuffer()
+    now = dt.datetime.now(dt.UTC)
+    good = {"type": "track", "event": "hub_replayed", "userId": "C-replay", "messageId": REPLAYABLE_ID,
+            "timestamp": "2025-06-01T10:00:00Z", "context": {"channel": "web"}}
+    buf.add("hub-q-good", now, "http", "events", "sink was down (test)", json.dumps(good))
+    buf.add("hub-q-bad", now, "http", "events", "not JSON", "{this is not json")
+    assert quarantine.write(ws, "energie", buf) == 2
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +153,16 @@ def test_sources_page_creates_and_revokes_a_write_key(browser, hub, requests_see
     total = int(page.locator("#quarantine-total").inner_text())
     assert total == (ws.lake.info("energie", "raw", "quarantine").rows
                      if ws.lake.exists("energie", "raw", "quarantine") else 0)
+    assert total >= 2
+    reasons = page.locator("#quarantine-reasons").inner_text()
+    assert "not JSON" in reasons
+    page.click("#replay")
+    page.wait_for_load_state("load")
+    assert "1 passed" in page.locator("#replay-result").inner_text()
+    assert int(page.locator("#quarantine-total").inner_text()) == total - 1
+    replayed = ws.sql("energie", f"select count(*) n from events where message_id = '{REPLAYABLE_ID}'",
+                      zone="raw").column("n")[0].as_py()
+    assert replayed == 1
     page.fill("input[name=channel]", "web")
     page.click("text=Create a write key")
     key = page.locator("#new-key").inner_text().strip()
