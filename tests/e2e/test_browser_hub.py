@@ -254,6 +254,65 @@ def test_manager_cannot_open_a_customer_360(browser, hub, requests_seen):
     ctx.close()
 
 
+def _truth(ws) -> dict:
+    import json
+
+    return json.loads((ws.path / "demo" / "truth.json").read_text(encoding="utf-8"))
+
+
+def test_funnel_built_in_the_page_equals_the_api(browser, hub, requests_seen):
+    pytest.importorskip("parcours.journeys")
+    import httpx
+
+    ws, users, url = hub
+    churn = _truth(ws)["energie"]["churn"]
+    steps = [*churn["sequence"], churn["target"]]
+    ctx, page = open_as(browser, hub, requests_seen, "manager-energie")
+    visit(page, "/t/energie/journeys/funnel", warm=False)
+    while page.locator("input[name=step]").count() < len(steps):
+        page.click("button[name=add]")
+        page.wait_for_load_state("load")
+    for i, step in enumerate(steps, start=1):
+        page.fill(f"input[data-step='{i}']", step)
+    page.fill("input[name=window_days]", "30")
+    page.click("#run-funnel")
+    page.wait_for_selector("html[data-charts=drawn]")
+    shown = [int(c.get_attribute("data-reached")) for c in page.locator("#funnel-steps [data-reached]").all()]
+    api = httpx.get(
+        url + "/api/v1/tenants/energie/journeys/funnel",
+        params=[*(("steps", s) for s in steps), ("window", "30d")],
+        headers={"Authorization": f"Bearer {users['manager-energie'].token}"}, timeout=60,
+    )
+    assert api.status_code == 200, api.text
+    body = api.json()
+    rows = body["steps"] if isinstance(body, dict) else body
+    assert shown == [int(r.get("profiles", r.get("reached"))) for r in rows]
+    assert shown[0] > shown[-1] > 0
+    timing = visit(page, page.url.replace(url, ""), "funnel")
+    assert timing["now"] < MAX_RENDER_MS, timing
+    ctx.close()
+
+
+def test_journey_pages_show_the_planted_patterns(browser, hub, requests_seen):
+    pytest.importorskip("parcours.journeys")
+    ws, _, _ = hub
+    churn = _truth(ws)["energie"]["churn"]
+    ctx, page = open_as(browser, hub, requests_seen, "data-scientist-energie")
+    visit(page, f"/t/energie/journeys/paths?event={churn['sequence'][0]}&steps=3", "paths")
+    assert page.locator("#chart-sankey .main-svg").count() > 0
+    assert page.locator("#paths tbody tr").count() > 0
+    visit(page, f"/t/energie/journeys/precursors?target={churn['target']}&lookback_days=30", "precursors")
+    top3 = " ".join(r.inner_text() for r in page.locator("#precursors tbody tr").all()[:3])
+    assert any(step in top3 for step in churn["sequence"]), top3
+    visit(page, "/t/energie/journeys/channels", "channels")
+    assert page.locator("#channel-matrix tbody tr").count() >= 3
+    visit(page, "/t/energie/journeys/retention", "retention")
+    assert page.locator("#retention tbody tr").count() >= 3
+    for name in ("paths", "precursors", "channels", "retention"):
+        assert TIMINGS[name]["now"] < MAX_RENDER_MS, (name, TIMINGS[name])
+    ctx.close()
+
+
 def test_phone_layout_is_readable(browser, hub, requests_seen):
     ctx, page = open_as(browser, hub, requests_seen, "manager-energie", viewport=(390, 844))
     visit(page, "/t/energie/overview", "overview-phone", warm=False)
