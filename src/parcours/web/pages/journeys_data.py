@@ -51,6 +51,11 @@ def _seconds(value: Any) -> float | None:
     return _num(value)
 
 
+def _journeys(ws: Any) -> Any:
+    """The workspace's journeys API (``ws.journeys``, from the journeys package)."""
+    return ws.journeys
+
+
 def event_names(ws: Workspace, tenant: str, limit: int = 300) -> list[str]:
     """Event names by frequency (for the pickers), cached per events version."""
 
@@ -70,7 +75,7 @@ def _run(ws: Workspace, tenant: str, key: tuple[Any, ...], fn: Any) -> Any:
 def paths_view(ws: Workspace, tenant: str, event: str | None, direction: str, steps: int,
                step_by: str) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        res = ws.journeys.paths(tenant, event=event, direction=direction, steps=steps, step_by=step_by)
+        res = _journeys(ws).paths(tenant, event=event, direction=direction, steps=steps, step_by=step_by)
         nodes = list(res.nodes)
         links = list(res.links)
         labels = [n["label"] if isinstance(n, dict) else str(n) for n in nodes]
@@ -99,7 +104,7 @@ def paths_view(ws: Workspace, tenant: str, event: str | None, direction: str, st
 def funnel_view(ws: Workspace, tenant: str, steps: list[str], window_days: int,
                 breakdown: str | None) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        res = ws.journeys.funnel(tenant, steps=steps, window=f"{window_days}d", breakdown=breakdown)
+        res = _journeys(ws).funnel(tenant, steps=steps, window=f"{window_days}d", breakdown=breakdown)
         df = res.to_pandas()
         rows = df
         bcol = _col(df, "breakdown", breakdown or "")
@@ -151,7 +156,7 @@ def _funnel_steps(df: pd.DataFrame, steps: list[str]) -> list[dict[str, Any]]:
 def precursors_view(ws: Workspace, tenant: str, target: str, lookback_days: int,
                     max_length: int) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        res = ws.journeys.precursors(tenant, target=target, lookback=f"{lookback_days}d",
+        res = _journeys(ws).precursors(tenant, target=target, lookback=f"{lookback_days}d",
                                      max_length=max_length)
         df = res.to_pandas()
         seq_c = _col(df, "sequence", "pattern", "steps")
@@ -176,7 +181,7 @@ def precursors_view(ws: Workspace, tenant: str, target: str, lookback_days: int,
 # -- channels -------------------------------------------------------------------------
 def channels_view(ws: Workspace, tenant: str) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        res = ws.journeys.channels(tenant)
+        res = _journeys(ws).channels(tenant)
         df = res.to_pandas()
         from_c = _col(df, "from_channel", "source", "from")
         to_c = _col(df, "to_channel", "target", "to")
@@ -201,7 +206,7 @@ def channels_view(ws: Workspace, tenant: str) -> dict[str, Any]:
 # -- retention ------------------------------------------------------------------------
 def retention_view(ws: Workspace, tenant: str, by: str) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
-        res = ws.journeys.retention(tenant, by=by)
+        res = _journeys(ws).retention(tenant, by=by)
         df = res.to_pandas()
         cohort_c = _col(df, "cohort", "cohort_month")
         off_c = _col(df, "month", "period", "months_since", "offset")
