@@ -19,8 +19,8 @@ from parcours.cli_support import (
     progress_bars,
 )
 from parcours.collect import cli as collect_cli
-from parcours.identity import cli as identity_cli
 from parcours.errors import ParcoursError
+from parcours.identity import cli as identity_cli
 from parcours.privacy import cli as privacy_cli
 
 app = typer.Typer(
@@ -152,7 +152,6 @@ def serve(
 
 collect_cli.register(app)
 privacy_cli.register(app)
-
 identity_cli.register(app)
 
 

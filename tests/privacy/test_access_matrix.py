@@ -36,9 +36,6 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/t/{tenant}/sources/replay"): RAW,
     ("GET", "/t/{tenant}/customers"): ALL - {"manager"},
     ("GET", "/t/{tenant}/customers/{key}"): ALL - {"manager"},
-
-    ("GET", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/export"): RAW,
-    ("POST", "/api/v1/tenants/{tenant}/gdpr/customers/{customer}/erase"): RAW,
     ("GET", "/api/v1/tenants/{tenant}/customers/{key}"): {
         "admin", "data_manager", "advisor", "data_scientist"
     },
