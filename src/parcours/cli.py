@@ -20,6 +20,8 @@ from parcours.cli_support import (
 )
 from parcours.collect import cli as collect_cli
 from parcours.errors import ParcoursError
+from parcours.identity import cli as identity_cli
+from parcours.privacy import cli as privacy_cli
 
 app = typer.Typer(
     name="parcours",
@@ -93,6 +95,10 @@ def sql(
     ws = open_ws(workspace)
     ws.require_tenant(tenant)
     result = run_sql(ws.lake, tenant, zone, query, limit=limit)
+    if zone == "raw":  # the operator acts as admin; nominative reads are still audited
+        from parcours.privacy import audit
+
+        audit.record(ws, audit.OPERATOR, "sql_raw", detail={"query": query, "rows": result.num_rows}, tenant=tenant)
     print_rows(result.to_pylist(), as_json)
 
 
@@ -145,6 +151,8 @@ def serve(
 
 
 collect_cli.register(app)
+privacy_cli.register(app)
+identity_cli.register(app)
 
 
 def main() -> None:
