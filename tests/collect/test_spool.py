@@ -46,3 +46,26 @@ def test_live_segment_is_skipped_and_torn_tail_ignored(tmp_path):
     assert list(sealed_segments(tmp_path)) == []
     segs[0].delete()
     assert not path.exists()
+
+
+def test_watch_survives_a_failing_load_and_keeps_the_segment(workspace):
+    import time
+
+    from parcours.collect.loader import recent_loads, watch
+
+    w = SpoolWriter(workspace.spool_dir)
+    body = b'{"batch":[{"type":"track","messageId":"x","userId":"u","event":"E"}]}'
+    w.write_sync(encode_record(Meta("ghost", None, "batch", 1), body))  # a tenant that does not exist
+    w.close()
+    stop = threading.Event()
+    t = threading.Thread(target=watch, args=(workspace,), kwargs={"stop": stop})
+    t.start()
+    deadline = time.monotonic() + 20
+    while not recent_loads(workspace) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    t.join(timeout=30)
+    assert not t.is_alive()
+    log = recent_loads(workspace)
+    assert log and "unknown tenant 'ghost'" in log[0]["error"]
+    assert len(list(workspace.spool_dir.glob("*.spool"))) == 1  # nothing lost

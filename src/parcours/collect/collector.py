@@ -168,6 +168,8 @@ class Collector:
             wk = self.keys.lookup(key)
         if wk is None:
             return 401, _error("Unauthorized", "unknown or revoked write key"), _CORS
+        if decoded.total == 0 and decoded.fatal is None:
+            return 200, _OK, _CORS  # an empty batch: nothing to keep
         accepted = len(decoded.events)
         rejected = [r.to_dict() for r in decoded.rejections]
         fatal = decoded.fatal

@@ -341,7 +341,13 @@ def watch(ws: Workspace, stop: Any = None, progress: Progress | None = None,
     interval = ws.settings.collect.batch_max_seconds
     parent = os.getppid()
     while stop is None or not stop.is_set():
-        r = load_spool(ws, progress=progress)
+        try:
+            r = load_spool(ws, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - keep watching; the hub shows the failure
+            # nothing is lost: segments are only deleted after their batch is committed
+            record_load(ws, "spool", {"error": f"{type(exc).__name__}: {exc}"[:500], "records": 0,
+                                      "events": 0, "duplicates": 0, "quarantined": 0, "tenants": []})
+            r = LoadResult()
         total.events += r.events
         total.records += r.records
         total.quarantined += r.quarantined
