@@ -192,15 +192,15 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def http_runs(name: str, cmd: list[str], env: dict[str, str], port: int, auth: str, duration: int,
-              workdir: Path) -> dict[str, Any]:
+              workdir: Path, connections: int = 64) -> dict[str, Any]:
     batches = [batch_body(n) for n in range(20)]
     singles = [json.dumps(event(i, 10**6)).encode() for i in range(200)]
     proc = start_server(cmd, env, port)
     try:
         run_wrk(port, "/v1/batch", batches[:2], auth, 2, 16, workdir)  # warm-up
-        b = run_wrk(port, "/v1/batch", batches, auth, duration, 64, workdir)
+        b = run_wrk(port, "/v1/batch", batches, auth, duration, connections, workdir)
         b["events_per_s"] = round(b["requests_per_s"] * 100)
-        s = run_wrk(port, "/v1/track", singles, auth, duration, 64, workdir)
+        s = run_wrk(port, "/v1/track", singles, auth, duration, connections, workdir)
     finally:
         stop_server(proc)
     print(f"{name}: batch {b['events_per_s']:,} events/s p99 {b.get('p99_ms')} ms; "
@@ -284,6 +284,9 @@ def main() -> None:
     ap.add_argument("--loader-events", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--loader-batch", type=int, default=200_000)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--skip-loader", action="store_true")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections")
+    ap.add_argument("--name", default="collect", help="results file bench/results/<name>.json")
     args = ap.parse_args()
 
     import parcours
@@ -303,14 +306,14 @@ def main() -> None:
             port = free_port()
             cmd = [sys.executable, "-m", "parcours.cli", "serve", "-w", str(ws.path), "--port", str(port),
                    "--workers", str(args.workers)]
-            result["parcours"] = http_runs("parcours", cmd, env, port, auth, args.duration, work)
+            result["parcours"] = http_runs("parcours", cmd, env, port, auth, args.duration, work, args.connections)
             port = free_port()
             ref_env = {**env, "BENCH_SPOOL": str(work / "ref-spool")}
             ref_cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench_collect:reference_app",
                        "--app-dir", str(BENCH_DIR), "--port", str(port), "--workers", str(args.workers),
                        "--log-level", "warning", "--no-access-log"]
             result["fastapi_pydantic"] = http_runs("fastapi+pydantic", ref_cmd, ref_env, port, auth,
-                                                   args.duration, work)
+                                                   args.duration, work, args.connections)
             result["plain_file"] = [fsync_file(work, min(args.duration, 5), g) for g in (1, 64)]
             print("plain fsynced file:", result["plain_file"], flush=True)
             p, f = result["parcours"], result["fastapi_pydantic"]
@@ -320,9 +323,10 @@ def main() -> None:
                 "batch_events_vs_plain_file_group64": round(
                     p["batch_100"]["events_per_s"] / result["plain_file"][1]["events_per_s"], 3),
             }
-        result["loader"] = [loader_run(n, args.loader_batch, work) for n in args.loader_events]
-        result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False))
-    print("results:", save("collect", result))
+        if not args.skip_loader:
+            result["loader"] = [loader_run(n, args.loader_batch, work) for n in args.loader_events]
+            result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False))
+    print("results:", save(args.name, result))
 
 
 if __name__ == "__main__":
