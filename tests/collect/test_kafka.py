@@ -53,14 +53,14 @@ def test_kafka_sink_and_loader_exactly_once_across_a_crash(workspace, mock_clust
             raise Crash  # the lake has the batch; the offsets were not committed
 
     with pytest.raises(Crash):
-        load_kafka(ws, idle_seconds=8, on_lake_commit=crash_after_first)
+        load_kafka(ws, idle_seconds=3, on_lake_commit=crash_after_first)
     first = ws.lake.read("energie", "raw", "events").num_rows
     assert 0 < first < 300
-    res = load_kafka(ws, idle_seconds=10)  # a new group member re-reads from the last offsets
+    res = load_kafka(ws, idle_seconds=3)  # a new group member re-reads from the last offsets
     assert res.duplicates >= first  # the re-read batch was dropped by dedupe
     ids = ws.lake.read("energie", "raw", "events").column("message_id").to_pylist()
     assert len(ids) == 300 and len(set(ids)) == 300
     q = ws.lake.read("energie", "raw", "quarantine").to_pylist()
     assert len(q) == 1 and q[0]["source"] == "kafka" and "userId or anonymousId" in q[0]["reason"]
     # everything consumed and committed: a third run reads nothing
-    assert load_kafka(ws, idle_seconds=6).records == 0
+    assert load_kafka(ws, idle_seconds=3).records == 0

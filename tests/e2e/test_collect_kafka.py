@@ -42,7 +42,7 @@ def test_kafka_serve_and_loader_restart(tmp_path):
 
     full_env = {**os.environ, **env}
     cmd = [sys.executable, "-m", "parcours.cli", "load", "--from-kafka", "-w", str(ws.path),
-           "--max-seconds", "8", "--json"]
+           "--max-seconds", "4", "--json"]
     first = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while ws.lake.version("energie", "raw", "events") < 1 and time.monotonic() < deadline:

@@ -100,7 +100,12 @@ def load_kafka(
         # a killed loader's partitions are reassigned after this long (Kafka's minimum)
         "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000, **(consumer_config or {}),
     })
-    consumer.subscribe([c.kafka_topic])
+    assigned: list[float] = []  # idle time counts from the first partition assignment
+
+    def on_assign(_consumer: Any, _partitions: Any) -> None:
+        assigned.append(time.monotonic())
+
+    consumer.subscribe([c.kafka_topic], on_assign=on_assign)
     result = LoadResult()
     start = time.perf_counter()
     batch = Batch("kafka")
@@ -153,8 +158,12 @@ def load_kafka(
             old = first_at is not None and now - first_at >= c.batch_max_seconds
             if offsets and (old or not messages):
                 commit()
-            if not forever and not offsets and now - last_message >= idle_seconds:
-                break
+            if not forever and not offsets:
+                if assigned and now - max(last_message, assigned[0]) >= idle_seconds:
+                    break
+                if not assigned and now - last_message >= idle_seconds + 60:
+                    raise KafkaSinkError("no partition of the topic was assigned to this loader within "
+                                         f"{idle_seconds + 60:.0f}s: is Kafka reachable?")
     finally:
         consumer.close()
     result.seconds = time.perf_counter() - start
