@@ -63,8 +63,8 @@ def remove_rows(lake: Lake, tenant: str, zone: str, table: str, match: Matcher) 
     if parts:
         if len(parts) != 1:  # parcours partitions by day only
             raise NotImplementedError("remove_rows supports one partition column")
-        values = sorted(v[0] for v in affected)
-        flt = pc.field(parts[0]).isin(pa.array(values))
+        values = sorted(str(v[0]) for v in affected)
+        flt = pc.field(parts[0]).isin(pa.array(sorted(v[0] for v in affected)))  # type: ignore[type-var]
         current = dataset.to_table(filter=flt)
         predicate = f"{parts[0]} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
     else:

@@ -60,12 +60,12 @@ def _matching_rows(ws: Workspace, tenant: str, zone: str, table: str, values: se
     return pa.concat_tables(parts)
 
 
-def _tables(ws: Workspace, tenant: str) -> list[tuple[str, str, set[str]]]:
-    """(zone, table, values to look for): raw tables by identifier; analytics-only
-    tables by pseudonym."""
+def _tables(ws: Workspace, tenant: str) -> list[tuple[str, str]]:
+    """(zone, table) to export: every raw table (by identifier), plus analytics-only
+    tables — scores, segments, profiles — (by pseudonym)."""
     raw = ws.lake.tables(tenant, "raw")
-    return [("raw", t, set()) for t in raw] + [
-        ("analytics", t, set()) for t in ws.lake.tables(tenant, "analytics") if t not in raw
+    return [("raw", t) for t in raw] + [
+        ("analytics", t) for t in ws.lake.tables(tenant, "analytics") if t not in raw
     ]
 
 
@@ -84,7 +84,7 @@ def export_subject(
     subject = find_subject(ws, tenant, key)
     pseudos = subject.pseudonyms(ws)
     tables: dict[str, dict[str, Any]] = {}
-    for zone, table, _ in _tables(ws, tenant):
+    for zone, table in _tables(ws, tenant):
         values = subject.matching if zone == "raw" else pseudos | subject.profile_ids
         rows = _matching_rows(ws, tenant, zone, table, values)
         tables[table] = {

@@ -22,6 +22,7 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from parcours.errors import NotFoundError
 from parcours.lake import check_name
@@ -68,7 +69,7 @@ class KeyStore:
             return None
         return os.environ.get(self.master_key_env) or None
 
-    def _fernet(self, master: str):  # type: ignore[no-untyped-def]
+    def _fernet(self, master: str) -> Any:
         from cryptography.fernet import Fernet
 
         salt_path = self.folder / "master.salt"
