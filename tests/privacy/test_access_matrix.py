@@ -200,3 +200,11 @@ def test_public_routes_answer_without_credentials(setup):
             r.status_code == 303 and r.headers["location"] == "/login"), path
         checked += 1
     assert checked >= 3
+
+
+def test_public_answers_name_no_tenant(setup):
+    _, client, _ = setup
+    for path in ("/health", "/openapi.json"):
+        r = client.get(path)
+        assert r.status_code == 200
+        assert "energie" not in r.text and "fidelite" not in r.text, path
