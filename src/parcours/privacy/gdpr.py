@@ -170,7 +170,7 @@ def erase_subject(
     steps = [(z, t) for z in ZONES for t in ws.lake.tables(tenant, z)]
     for i, (zone, table) in enumerate(steps):
         cols = string_columns(ws.lake, tenant, zone, table)
-        removal = remove_rows(ws.lake, tenant, zone, table, token_matcher(values[zone], cols))
+        removal = remove_rows(ws.lake, tenant, zone, table, token_matcher(values[zone], cols), cols)
         if removal.rows_removed:
             vacuumed = len(ws.lake.vacuum(tenant, zone, table))
             report.tables.append(TableErasure(zone, table, removal.rows_removed,

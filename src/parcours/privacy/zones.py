@@ -109,7 +109,7 @@ def after_write(ws: Workspace, tenant: str, s: TableSpec, data: pa.Table) -> int
         def owned(batch: pa.Table, p: pa.Array = pseudos) -> pa.Array:
             return pc.is_in(batch.column(OWNER_COLUMN), value_set=p)
 
-        remove_rows(ws.lake, tenant, "analytics", name, owned)
+        remove_rows(ws.lake, tenant, "analytics", name, owned, [OWNER_COLUMN])
         ws.lake.append(tenant, "analytics", name, analytics_copy(ws, tenant, t, raw, secret), spec_=t)
         redone += raw.num_rows
     return redone
