@@ -36,6 +36,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/t/{tenant}/sources/replay"): RAW,
     ("GET", "/t/{tenant}/customers"): ALL - {"manager"},
     ("GET", "/t/{tenant}/customers/{key}"): ALL - {"manager"},
+    ("GET", "/api/v1/tenants/{tenant}/customers/{key}"): {
+        "admin", "data_manager", "advisor", "data_scientist"
+    },
 }
 
 #: Routes outside any tenant: path (regex) -> why it needs no role.
