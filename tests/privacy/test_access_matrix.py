@@ -28,6 +28,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/tenants/{tenant}/audit"): {"admin"},
     ("POST", "/api/v1/tenants/{tenant}/gdpr/export"): RAW,
     ("POST", "/api/v1/tenants/{tenant}/gdpr/erase"): RAW,
+    ("POST", "/api/v1/tenants/{tenant}/reidentify"): RAW,
     # data hub pages (same auth, HTML answers; no credentials -> redirect to /login)
     ("GET", "/t/{tenant}/overview"): ALL,
     ("GET", "/t/{tenant}/sources"): RAW,

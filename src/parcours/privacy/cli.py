@@ -249,9 +249,23 @@ def tenant_seal(workspace: WorkspaceOpt = None) -> None:  # type: ignore[assignm
     console.print(f"sealed {len(done)} secret(s)")
 
 
+def reidentify_cmd(
+    tenant: TenantOpt,
+    pseudonyms: Annotated[list[str], typer.Argument(help="Pseudonyms (px…) from the analytics zone.")],
+    workspace: WorkspaceOpt = None,  # type: ignore[assignment]
+    as_json: JsonOpt = False,
+) -> None:
+    """The raw identifiers behind pseudonyms (audited, one line per person)."""
+    from parcours.privacy.reidentify import reidentify
+
+    ws = open_ws(workspace)
+    print_rows([r.to_dict() for r in reidentify(ws, tenant, pseudonyms)], as_json, title="re-identified")
+
+
 def register(app: typer.Typer) -> None:
     """Add the privacy commands to the ``parcours`` command."""
     app.add_typer(users_app, name="users")
     app.add_typer(gdpr_app, name="gdpr")
     app.add_typer(tenant_app, name="tenant")
     app.command("audit")(audit_cmd)
+    app.command("reidentify")(reidentify_cmd)
