@@ -93,12 +93,13 @@ def sql(
     from parcours.engine.sql import run_sql
 
     ws = open_ws(workspace)
+    who = privacy_cli.sql_principal(ws, tenant, zone)  # operator, or $PARCOURS_TOKEN's user
     ws.require_tenant(tenant)
     result = run_sql(ws.lake, tenant, zone, query, limit=limit)
-    if zone == "raw":  # the operator acts as admin; nominative reads are still audited
+    if zone == "raw":  # nominative reads are audited, the operator's too
         from parcours.privacy import audit
 
-        audit.record(ws, audit.OPERATOR, "sql_raw", detail={"query": query, "rows": result.num_rows}, tenant=tenant)
+        audit.record(ws, who, "sql_raw", detail={"query": query, "rows": result.num_rows}, tenant=tenant)
     print_rows(result.to_pylist(), as_json)
 
 

@@ -112,8 +112,11 @@ class Workspace:
         self.require_tenant(tenant)
         s = spec(name)
         data = conform(s, data)
+        # the copy first: if the secret cannot be read (sealed, no master key), nothing is
+        # written and the zones stay in step
+        pseudo = analytics_copy(self, tenant, s, data)
         self.lake.append(tenant, "raw", name, data, spec_=s)
-        self.lake.append(tenant, "analytics", name, analytics_copy(self, tenant, s, data), spec_=s)
+        self.lake.append(tenant, "analytics", name, pseudo, spec_=s)
         after_write(self, tenant, s, data)
         return data.num_rows
 

@@ -28,6 +28,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/tenants/{tenant}/audit"): {"admin"},
     ("POST", "/api/v1/tenants/{tenant}/gdpr/export"): RAW,
     ("POST", "/api/v1/tenants/{tenant}/gdpr/erase"): RAW,
+    ("POST", "/api/v1/tenants/{tenant}/reidentify"): RAW,
     # data hub pages (same auth, HTML answers; no credentials -> redirect to /login)
     ("GET", "/t/{tenant}/overview"): ALL,
     ("GET", "/t/{tenant}/sources"): RAW,
@@ -115,28 +116,23 @@ def _call(client, method, url, token=None):
     return client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
 
 
-def test_every_route_is_in_the_table(setup):
-    _, client, _ = setup
+def unknown_routes(app) -> list[str]:
     unknown = []
-    for method, path, _ in _routes(client.app):
+    for method, path, _ in _routes(app):
         if "{tenant}" in path:
             if (method, path) not in EXPECTED:
                 unknown.append(f"{method} {path}")
         elif not any(re.fullmatch(p, path) for p in (*PUBLIC, *SIGNED_IN)):
             unknown.append(f"{method} {path}")
-    assert not unknown, (
-        "routes without an entry in tests/privacy/test_access_matrix.py (add who may call "
-        f"them to EXPECTED, or why they are public to PUBLIC): {unknown}"
-    )
+    return unknown
 
 
-def test_matrix(setup):
-    _, client, tokens = setup
+def matrix_problems(client, tokens, expected) -> list[str]:
     problems = []
     for method, path, _ in _routes(client.app):
-        if (method, path) not in EXPECTED:
+        if (method, path) not in expected:
             continue
-        allowed = EXPECTED[(method, path)]
+        allowed = expected[(method, path)]
         for tenant, other in (("energie", "fidelite"), ("fidelite", "energie")):
             url = _fill(path, tenant)
             r = _call(client, method, url)
@@ -156,7 +152,50 @@ def test_matrix(setup):
                 r = _call(client, method, url, tokens[(other, role)])
                 if r.status_code != 404 or _error_type(r) not in ("TenantAccessError", None):
                     problems.append(f"{method} {url} as {role} of {other}: {r.status_code} (want 404)")
+    return problems
+
+
+def test_every_route_is_in_the_table(setup):
+    _, client, _ = setup
+    unknown = unknown_routes(client.app)
+    assert not unknown, (
+        "routes without an entry in tests/privacy/test_access_matrix.py (add who may call "
+        f"them to EXPECTED, or why they are public to PUBLIC): {unknown}"
+    )
+
+
+def test_matrix(setup):
+    _, client, tokens = setup
+    problems = matrix_problems(client, tokens, EXPECTED)
     assert not problems, "\n".join(problems)
+
+
+def test_an_unguarded_route_fails_the_matrix(setup):
+    """The matrix is not a test that cannot fail: a route without allow() is caught twice
+    (missing from the table; and once listed, answering without credentials)."""
+    from fastapi import Depends
+
+    from parcours.web.auth import Principal, allow
+
+    ws, _, tokens = setup
+    app = create_app(ws)
+
+    @app.get("/api/v1/tenants/{tenant}/leak")
+    def leak(tenant: str) -> dict:
+        return {"tenant": tenant}
+
+    @app.get("/api/v1/tenants/{tenant}/too_wide")
+    def too_wide(tenant: str, who: Principal = Depends(allow(*ROLES))) -> dict:
+        return {}
+
+    assert unknown_routes(app) == ["GET /api/v1/tenants/{tenant}/leak", "GET /api/v1/tenants/{tenant}/too_wide"]
+    client = TestClient(app, raise_server_exceptions=False)
+    expected = {("GET", "/api/v1/tenants/{tenant}/leak"): {"admin"},
+                ("GET", "/api/v1/tenants/{tenant}/too_wide"): {"admin"}}
+    problems = matrix_problems(client, tokens, expected)
+    assert any("leak without credentials -> 200" in p for p in problems)
+    assert any("too_wide as manager: 200 (want 403)" in p for p in problems)
+    assert not any("too_wide as" in p and "of " in p for p in problems)  # other tenant: 404 ok
 
 
 def test_public_routes_answer_without_credentials(setup):
@@ -171,3 +210,11 @@ def test_public_routes_answer_without_credentials(setup):
             r.status_code == 303 and r.headers["location"] == "/login"), path
         checked += 1
     assert checked >= 3
+
+
+def test_public_answers_name_no_tenant(setup):
+    _, client, _ = setup
+    for path in ("/health", "/openapi.json"):
+        r = client.get(path)
+        assert r.status_code == 200
+        assert "energie" not in r.text and "fidelite" not in r.text, path

@@ -91,11 +91,21 @@ def erased(demo_ws, tmp_path_factory):
     path = tmp_path_factory.mktemp("gdpr") / "ws"
     shutil.copytree(demo_ws.path, path)
     ws = parcours.open(path)
+    # identity resolution first: profiles, identity map and edges, and the serving store
+    # (SQLite) the 360 view reads — all must lose the person too
+    from parcours.identity.resolve import resolve
+
+    resolve(ws, TENANT)
+    assert (ws.serving_dir / TENANT / "raw.sqlite").exists()
     ids_by_person = _truth_ids(ws, TENANT)
     person, key = _pick(ws, ids_by_person)
     ids = ids_by_person[person]
     secret = ws.keys.get(TENANT).reveal()
-    pseudos = {_pseudo(secret, v) for v in ids}
+    links = ws.lake.read(TENANT, "raw", "identity_map").to_pylist()
+    profiles = {r["profile_id"] for r in links if r["identifier"] in ids and r["status"] == "linked"}
+    assert len(profiles) == 1
+    ids = ids | profiles  # the profile id is the person's too (same value in both zones)
+    pseudos = {_pseudo(secret, v) for v in ids} | profiles
     before, mine = {}, {}
     for zone in ("raw", "analytics"):
         needles = ids if zone == "raw" else pseudos
@@ -124,12 +134,13 @@ def test_export_counts_equal_every_table(erased):
     assert got == raw_counts
     for t, v in doc["tables"].items():
         assert len(v["rows"]) == v["count"], t
-    assert erased["ids"] <= {i["value"] for i in doc["identifiers"]}
+    assert erased["ids"] <= {i["value"] for i in doc["identifiers"]} | set(doc["profiles"])
 
 
 def test_erasure_removes_exactly_the_persons_rows(erased):
     report = erased["report"]
     assert report["complete"] and not report["remaining"]
+    assert sorted(report["serving_rebuilt"]) == ["analytics", "raw"]
     removed = {(t["zone"], t["table"]): t["rows_removed"] for t in report["tables"]}
     expected = {k: n for k, n in erased["mine"].items() if n}
     assert removed == expected
@@ -165,3 +176,15 @@ def test_audit_log_records_the_export_and_the_erasure(erased):
     # the export line keeps who/when/what, but no longer names the erased person
     export = next(x for x in lines if x["action"] == "gdpr_export")
     assert export["customer"].startswith("[erased:") and erased["key"] not in json.dumps(lines)
+
+
+def test_analytics_zone_with_identity_tables_holds_no_raw_identifier(erased):
+    """With identity resolution's tables (identity_map, identity_edges, profiles) in the
+    analytics zone too, it still holds none of the world's raw identifiers."""
+    from tests.privacy.test_demo_zones import TENANTS, _raw_identifiers
+
+    ws = erased["ws"]
+    assert ws.lake.exists(TENANT, "analytics", "identity_edges")
+    needles = _raw_identifiers(ws)
+    files = [f for t in TENANTS for f in all_files(ws.lake.root / t / "analytics")]
+    assert not search(files, needles)

@@ -132,3 +132,25 @@ def test_erase_everywhere(world):
     # a second erasure finds nothing left
     with pytest.raises(NotFoundError):
         erase_subject(ws, "energie", "CUST-0001")
+
+
+def test_erase_through_the_api(world):
+    from fastapi.testclient import TestClient
+
+    from parcours.privacy.users import UserStore
+    from parcours.web.app import create_app
+
+    token = UserStore(world).create_user("dm", {"energie": "data_manager"})
+    client = TestClient(create_app(world))
+    h = {"Authorization": f"Bearer {token}"}
+    url = "/api/v1/tenants/energie/gdpr/erase"
+    r = client.post(url, json={"customer": "CUST-0002", "confirm": False}, headers=h)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "UserError"
+    assert world.lake.read("energie", "raw", "customers").num_rows == 3
+    r = client.post(url, json={"customer": "CUST-0002", "confirm": True}, headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["complete"] and body["rows_removed"] > 0 and "CUST-0002" not in r.text
+    keys = sorted(x["customer_number"] for x in world.lake.read("energie", "raw", "customers").to_pylist())
+    assert keys == ["CUST-0001", "CUST-0003"]
+    assert [x["action"] for x in audit.read(world, "energie")][-1] == "gdpr_erase"

@@ -111,3 +111,25 @@ def test_cli_sql_is_locked_too(env):
         [sys.executable, "-m", "parcours.cli", "sql", "SELECT count(*) AS n FROM customers",
          "--tenant", "energie", "--json"], env=envvars, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and '"n": 3' in ok.stdout
+
+
+def test_cli_sql_as_a_user_follows_the_roles(env):
+    ws, _, tokens = env
+    base = {**os.environ, "PARCOURS_WORKSPACE": str(ws.path)}
+
+    def run(token, *args):
+        return subprocess.run([sys.executable, "-m", "parcours.cli", "sql", *args, "--tenant", "energie", "--json"],
+                              env={**base, "PARCOURS_TOKEN": token}, capture_output=True, text=True, timeout=120)
+
+    raw = run(tokens["ds"], "SELECT email FROM customers", "--zone", "raw")
+    assert raw.returncode == 1 and "may not query the raw zone" in raw.stderr and "a@x.fr" not in raw.stdout
+    ok = run(tokens["ds"], "SELECT count(*) AS n FROM customers")
+    assert ok.returncode == 0 and '"n": 3' in ok.stdout
+    assert run(tokens["mgr"], "SELECT 1").returncode == 1
+    assert run("pt_forged", "SELECT 1").returncode == 1
+    other = subprocess.run([sys.executable, "-m", "parcours.cli", "sql", "SELECT 1", "--tenant", "fidelite"],
+                           env={**base, "PARCOURS_TOKEN": tokens["ds"]}, capture_output=True, text=True, timeout=120)
+    assert other.returncode == 1 and "unknown tenant" in other.stderr
+    dm = run(tokens["dm"], "SELECT email FROM customers", "--zone", "raw")
+    assert dm.returncode == 0 and "a@x.fr" in dm.stdout
+    assert [(x["user"], x["action"]) for x in audit.read(ws, "energie")] == [("dm", "sql_raw")]

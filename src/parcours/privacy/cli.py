@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,34 @@ from parcours.cli_support import (
     progress_bars,
 )
 from parcours.privacy.errors import UserError
+
+#: A user's API token in this environment variable makes the CLI act as that user (role
+#: checks, audit under their name) instead of as the operator.
+TOKEN_ENV = "PARCOURS_TOKEN"
+
+
+def sql_principal(ws: Any, tenant: str, zone: str) -> Any:
+    """Who runs ``parcours sql``: the operator (admin), or the user whose token is in
+    ``$PARCOURS_TOKEN`` — then the same rules as the SQL API apply (data scientists:
+    analytics zone only; managers and advisors: no SQL)."""
+    import os
+
+    from parcours.privacy import audit
+    from parcours.privacy.errors import ForbiddenError
+    from parcours.privacy.roles import RAW_SQL_ROLES
+    from parcours.privacy.users import UserStore
+
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        return audit.OPERATOR
+    from parcours.web.auth import principal_for
+
+    who = principal_for(UserStore(ws).authenticate_token(token), tenant,
+                        ("admin", "data_manager", "data_scientist"))
+    if zone == "raw" and who.role not in RAW_SQL_ROLES:
+        raise ForbiddenError(who.role, tuple(sorted(RAW_SQL_ROLES)), action="query the raw zone")
+    return who
+
 
 users_app = typer.Typer(help="Users of the API and the data hub: roles per tenant, tokens.", no_args_is_help=True)
 gdpr_app = typer.Typer(help="GDPR requests: export or erase everything held on one person.", no_args_is_help=True)
@@ -221,9 +249,23 @@ def tenant_seal(workspace: WorkspaceOpt = None) -> None:  # type: ignore[assignm
     console.print(f"sealed {len(done)} secret(s)")
 
 
+def reidentify_cmd(
+    tenant: TenantOpt,
+    pseudonyms: Annotated[list[str], typer.Argument(help="Pseudonyms (px…) from the analytics zone.")],
+    workspace: WorkspaceOpt = None,  # type: ignore[assignment]
+    as_json: JsonOpt = False,
+) -> None:
+    """The raw identifiers behind pseudonyms (audited, one line per person)."""
+    from parcours.privacy.reidentify import reidentify
+
+    ws = open_ws(workspace)
+    print_rows([r.to_dict() for r in reidentify(ws, tenant, pseudonyms)], as_json, title="re-identified")
+
+
 def register(app: typer.Typer) -> None:
     """Add the privacy commands to the ``parcours`` command."""
     app.add_typer(users_app, name="users")
     app.add_typer(gdpr_app, name="gdpr")
     app.add_typer(tenant_app, name="tenant")
     app.command("audit")(audit_cmd)
+    app.command("reidentify")(reidentify_cmd)

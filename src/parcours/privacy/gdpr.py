@@ -60,12 +60,12 @@ def _matching_rows(ws: Workspace, tenant: str, zone: str, table: str, values: se
     return pa.concat_tables(parts)
 
 
-def _tables(ws: Workspace, tenant: str) -> list[tuple[str, str, set[str]]]:
-    """(zone, table, values to look for): raw tables by identifier; analytics-only
-    tables by pseudonym."""
+def _tables(ws: Workspace, tenant: str) -> list[tuple[str, str]]:
+    """(zone, table) to export: every raw table (by identifier), plus analytics-only
+    tables — scores, segments, profiles — (by pseudonym)."""
     raw = ws.lake.tables(tenant, "raw")
-    return [("raw", t, set()) for t in raw] + [
-        ("analytics", t, set()) for t in ws.lake.tables(tenant, "analytics") if t not in raw
+    return [("raw", t) for t in raw] + [
+        ("analytics", t) for t in ws.lake.tables(tenant, "analytics") if t not in raw
     ]
 
 
@@ -84,7 +84,7 @@ def export_subject(
     subject = find_subject(ws, tenant, key)
     pseudos = subject.pseudonyms(ws)
     tables: dict[str, dict[str, Any]] = {}
-    for zone, table, _ in _tables(ws, tenant):
+    for zone, table in _tables(ws, tenant):
         values = subject.matching if zone == "raw" else pseudos | subject.profile_ids
         rows = _matching_rows(ws, tenant, zone, table, values)
         tables[table] = {
@@ -132,6 +132,8 @@ class ErasureReport:
     spool_records_removed: int = 0
     spool_segments_in_use: int = 0
     serving_files_removed: int = 0
+    #: serving stores rebuilt from the erased lake (the 360 view keeps working)
+    serving_rebuilt: list[str] = field(default_factory=list)
     audit_lines_scrubbed: int = 0
     files_scrubbed: list[str] = field(default_factory=list)
     #: files the erasure could not clean (binary files outside the lake): must be empty
@@ -170,7 +172,7 @@ def erase_subject(
     steps = [(z, t) for z in ZONES for t in ws.lake.tables(tenant, z)]
     for i, (zone, table) in enumerate(steps):
         cols = string_columns(ws.lake, tenant, zone, table)
-        removal = remove_rows(ws.lake, tenant, zone, table, token_matcher(values[zone], cols))
+        removal = remove_rows(ws.lake, tenant, zone, table, token_matcher(values[zone], cols), cols)
         if removal.rows_removed:
             vacuumed = len(ws.lake.vacuum(tenant, zone, table))
             report.tables.append(TableErasure(zone, table, removal.rows_removed,
@@ -181,7 +183,9 @@ def erase_subject(
     report.spool_segments_rewritten, report.spool_records_removed, report.spool_segments_in_use = (
         rewrite_spool(ws, tenant, everything)
     )
+    stores = [z for z in ZONES if (ws.serving_dir / tenant / f"{z}.sqlite").exists()]
     report.serving_files_removed = drop_serving(ws, tenant, everything)
+    report.serving_rebuilt = _rebuild_serving(ws, tenant, stores)
     marker = f"[erased:{report.erasure_id}]"
     report.audit_lines_scrubbed = audit.scrub_customer(ws, tenant, everything, marker)
     report.files_scrubbed, report.remaining = scrub_files(ws, everything, marker)
@@ -190,6 +194,23 @@ def erase_subject(
                  detail={"rows_removed": report.rows_removed, "complete": report.complete},
                  **({"tenant": tenant} if isinstance(who, str) else {}))
     return report
+
+
+def _rebuild_serving(ws: Workspace, tenant: str, zones: list[str]) -> list[str]:
+    """Rebuild the serving stores that existed, from the lake the person is gone from
+    (a fresh file replaces the old one: no free page keeps old rows)."""
+    if not zones:
+        return []
+    try:
+        from parcours.identity.serving import refresh
+    except ImportError:  # no identity package: the stores stay dropped
+        return []
+    done = []
+    for zone in zones:
+        if ws.lake.exists(tenant, zone, "identity_map") and ws.lake.exists(tenant, zone, "profiles"):
+            refresh(ws, tenant, zone)
+            done.append(zone)
+    return done
 
 
 def _save_report(ws: Workspace, report: ErasureReport) -> None:

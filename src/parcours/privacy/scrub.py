@@ -63,13 +63,12 @@ def rewrite_spool(ws: Workspace, tenant: str, values: set[str]) -> tuple[int, in
         try:
             out = []
             for rec in segment.records():
-                body = rec.body
-                if rec.meta.tenant == tenant and pattern.search(body):
-                    body, n = _drop_events(body, pattern)
+                body: bytes | None = rec.body
+                if rec.meta.tenant == tenant and pattern.search(rec.body):
+                    body, n = _drop_events(rec.body, pattern)
                     removed += n
-                    if body is None:
-                        continue
-                out.append(spool.encode_record(rec.meta, body))
+                if body is not None:
+                    out.append(spool.encode_record(rec.meta, body))
             write_private(path, b"".join(out))
             rewritten += 1
         finally:

@@ -1,7 +1,7 @@
-"""GDPR requests through the API, for data managers (and admins).
+"""GDPR requests and re-identification through the API, for data managers (and admins).
 
-The customer key travels in the request body, not the URL, so that it does not land in
-access logs. Both calls are audited.
+Customer keys travel in the request body, not the URL, so that they do not land in
+access logs. Every call is audited.
 """
 
 from __future__ import annotations
@@ -57,3 +57,24 @@ def gdpr_erase(
     if not body.confirm:
         raise UserError("erasure cannot be undone: send confirm=true")
     return erase_subject(ws, tenant, body.customer, who=who).to_dict()
+
+
+class ReidentifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pseudonyms: list[str] = Field(min_length=1, max_length=10_000,
+                                  description="Analytics-zone pseudonyms (px + 32 hex digits).")
+
+
+@router.post("/tenants/{tenant}/reidentify")
+def reidentify_route(
+    tenant: str,
+    body: ReidentifyIn,
+    who: Principal = Depends(allow(*GDPR_ROLES)),
+    ws: Workspace = Depends(get_workspace),
+) -> list[dict[str, str]]:
+    """The raw identifiers behind pseudonyms (e.g. a segment found in the analytics zone);
+    one audit line per person."""
+    from parcours.privacy.reidentify import reidentify
+
+    return [r.to_dict() for r in reidentify(ws, tenant, body.pseudonyms, who=who)]
