@@ -143,8 +143,10 @@ def child_networkx(path: str, limit: int) -> dict:
 
 
 def run_child(*args: str) -> dict:
+    # DuckDB spills to its temp folder past this limit instead of growing without bound
+    env = {"PARCOURS__ENGINE__DUCKDB_MEMORY_LIMIT": "4GB", **os.environ}
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                         env=dict(os.environ), check=True)
+                         env=env, check=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

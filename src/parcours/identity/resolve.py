@@ -282,7 +282,12 @@ def raw_identity_map(
 
     if not analytics_map.num_rows:
         return analytics_map
-    raw = E.occurrences(ws, tenant, "raw", rules).select("id_type", "value").distinct().to_pyarrow()
+    scratch = _scratch(ws, dt.datetime.now(dt.UTC))
+    try:
+        occ = E.occurrences(ws, tenant, "raw", rules, keep=scratch.keep)
+        raw = occ.select("id_type", "value").distinct().to_pyarrow()
+    finally:
+        scratch.release()
     pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
