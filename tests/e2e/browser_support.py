@@ -97,13 +97,17 @@ class RequestLog:
 
 
 def screenshot(page: object, name: str) -> Path:
-    """Save a full-page screenshot as a test artefact and copy it for the user guide."""
+    """Save a full-page screenshot as a test artefact, and the first screen of the page
+    (smaller) as docs/img/hub-<name>.png for the user guide
+    (PARCOURS_DOCS_SCREENSHOTS=0 leaves docs/ alone)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     if os.environ.get("PARCOURS_DOCS_SCREENSHOTS", "1") == "1" and DOCS_IMG.parent.is_dir():
         DOCS_IMG.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS_IMG / f"hub-{name}.png")
+        first = ARTIFACTS / f"{name}-screen.png"
+        page.screenshot(path=str(first), full_page=False)  # type: ignore[attr-defined]
+        shutil.copyfile(first, DOCS_IMG / f"hub-{name}.png")
     return path
 
 

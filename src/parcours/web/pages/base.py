@@ -42,6 +42,10 @@ NAV: list[tuple[str, str, str, tuple[str, ...]]] = [
 ]
 
 
+#: Page keys served by this build (journeys pages need the journeys package).
+AVAILABLE: set[str] = {"overview", "sources", "customers"}
+
+
 def fmt_int(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -119,7 +123,7 @@ def render(
     nav = [
         {"key": key, "label": label, "href": f"/t/{tenant}/{path}", "active": key == active}
         for key, label, path, roles in NAV
-        if who.role in roles
+        if who.role in roles and key in AVAILABLE
     ]
     sub = request.url.path.split(f"/t/{tenant}/", 1)[-1] if f"/t/{tenant}/" in request.url.path else "overview"
     ctx = {

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Event columns that name a person, with the identifier type they hold (identity order).
 EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
-TIMELINE_PAGE = 100
+TIMELINE_PAGE = 50
 
 
 class AmbiguousCustomerError(ParcoursError):
@@ -155,12 +155,23 @@ def customer_view(
 
     pid = find_profile(ws, tenant, key, zone)
     idents = profile_identifiers(ws, tenant, pid, zone)
-    # one query: this profile's events (hundreds), then counts and paging in memory
-    events = (
-        profile_events(ws, tenant, pid, zone, idents)
-        .select("timestamp", "channel", "type", "event", "properties")
-        .to_pyarrow().to_pylist()
-    )
+    # the profile's events (hundreds: counts and paging in memory) and the domain blocks
+    # are read side by side
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read_events() -> list[dict[str, Any]]:
+        q = profile_events(ws, tenant, pid, zone, idents)
+        return q.select("timestamp", "channel", "type", "event", "properties").to_pyarrow().to_pylist()
+
+    def read_domains() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
+        return traits, *domain_blocks(ws, tenant, zone, idents, numbers)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="parcours-360") as pool:
+        ev_future = pool.submit(read_events)
+        dom_future = pool.submit(read_domains)
+        events = ev_future.result()
+        traits, verbatims, domains = dom_future.result()
     events.sort(key=lambda r: r["timestamp"], reverse=True)
     per: dict[str, int] = {}
     for r in events:
@@ -173,7 +184,6 @@ def customer_view(
          "detail": _detail(r["properties"])}
         for r in shown[offset : offset + limit]
     ]
-    traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
     view = CustomerView(
         key=key, profile_id=pid, zone=zone, identifiers=idents, traits=traits,
         channel_counts=channel_counts, total_events=sum(channel_counts.values()),
@@ -186,5 +196,5 @@ def customer_view(
         from urllib.parse import urlencode
 
         view.more_query = urlencode([("channel", c) for c in channels or []] + [("offset", view.next_offset)])
-    view.verbatims, view.domains = domain_blocks(ws, tenant, zone, idents, numbers)
+    view.verbatims, view.domains = verbatims, domains
     return view

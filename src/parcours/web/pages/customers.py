@@ -4,6 +4,7 @@ screen. Nominative (raw zone) for admin, data_manager and advisor, pseudonymized
 
 from __future__ import annotations
 
+from typing import Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,7 +30,7 @@ def search(
     q: str | None = None,
     who: Principal = Depends(allow(*NOMINATIVE_OR_ANALYST)),
 ) -> Response:
-    ctx: dict[str, object] = {"q": q, "pseudonymized": zone_of(who) == "analytics"}
+    ctx: dict[str, Any] = {"q": q, "pseudonymized": zone_of(who) == "analytics"}
     if q and q.strip():
         key = q.strip()
         try:
@@ -56,6 +57,6 @@ def customer(
 
     ws = workspace(request)
     view = customer_view(ws, tenant, key, zone_of(who), channels=channel or None, offset=offset)
-    record(ws, who, action="view_360", customer=view.profile_id,
+    record(ws, cast(Any, who), action="view_360", customer=view.profile_id,
            detail={"key": key, "zone": view.zone, "page": "hub"})
     return render(request, "customer.html", who, "customers", c=view, channels=channel)
