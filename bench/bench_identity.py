@@ -116,7 +116,8 @@ def child_components(path: str, limit: int) -> dict:
     ws = parcours.open(path)
     con = ws.engine.con
     start = time.perf_counter()
-    e = con.create_table("bench_edges", edges, temp=True)
+    ws.engine.duckdb.register("bench_edges", edges)
+    e = con.table("bench_edges")
     both = ibis.union(e.select(a="src", b="dst"), e.select(a="dst", b="src"), distinct=False)
     nodes = both.select(node="a").distinct()
     scratch = Scratch(con)
