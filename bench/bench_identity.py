@@ -116,7 +116,8 @@ def child_components(path: str, limit: int) -> dict:
     ws = parcours.open(path)
     con = ws.engine.con
     start = time.perf_counter()
-    e = con.create_table("bench_edges", edges, temp=True)
+    ws.engine.duckdb.register("bench_edges", edges)
+    e = con.table("bench_edges")
     both = ibis.union(e.select(a="src", b="dst"), e.select(a="dst", b="src"), distinct=False)
     nodes = both.select(node="a").distinct()
     scratch = Scratch(con)
@@ -143,8 +144,10 @@ def child_networkx(path: str, limit: int) -> dict:
 
 
 def run_child(*args: str) -> dict:
+    # DuckDB spills to its temp folder past this limit instead of growing without bound
+    env = {"PARCOURS__ENGINE__DUCKDB_MEMORY_LIMIT": "4GB", **os.environ}
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                         env=dict(os.environ), check=True)
+                         env=env, check=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -48,7 +48,18 @@ def _by_profile(expr: ir.Table) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def traits(ws: Workspace, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
+def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
+    """The columns attributes need, of events that have a profile."""
+    ev = events_with_profiles(ws, tenant, zone)
+    return ev.filter(ev.profile_id.notnull()).select(
+        "profile_id", "type", "channel", "event", "timestamp",
+        traits=ibis.ifelse(ev.type == "identify", ev.traits, ibis.null("string")),
+    )
+
+
+def traits(
+    ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None
+) -> dict[str, dict[str, Any]]:
     """Traits per profile: for each trait, the CRM value, else the latest identify value."""
     parts: list[ir.Table] = []
     ts_type = "timestamp('UTC', 6)"
@@ -63,8 +74,8 @@ def traits(ws: Workspace, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
                 ts=ibis.coalesce(cj.updated_at, cj.created_at).cast(ts_type),
             ))
     if ws.lake.exists(tenant, zone, "events"):
-        ev = events_with_profiles(ws, tenant, zone)
-        ev = ev.filter((ev.type == "identify") & ev.traits.notnull() & ev.profile_id.notnull())
+        ev = events if events is not None else profile_events(ws, tenant, zone)
+        ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
         for trait in EVENT_TRAITS:
             parts.append(ev.select(
                 profile_id="profile_id", trait=ibis.literal(trait), value=json_value(ev.traits, trait),
@@ -85,12 +96,13 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
-def activity(ws: Workspace, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
+def activity(
+    ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None
+) -> dict[str, dict[str, Any]]:
     """First/last seen, events, channels with counts, last call-center contact, open complaints."""
     if not ws.lake.exists(tenant, zone, "events"):
         return {}
-    ev = events_with_profiles(ws, tenant, zone)
-    ev = ev.filter(ev.profile_id.notnull())
+    ev = events if events is not None else profile_events(ws, tenant, zone)
     per_channel = ev.group_by(["profile_id", "channel"]).agg(
         n=ev.count(), last=ev.timestamp.max(), first=ev.timestamp.min()
     )

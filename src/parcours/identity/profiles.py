@@ -25,7 +25,8 @@ def build_profiles(
     import json
 
     from parcours.events import conform, spec
-    from parcours.identity.attributes import activity, domain, traits
+    from parcours.identity.attributes import activity, domain, profile_events, traits
+    from parcours.identity.resolve import _scratch
 
     merged_rows = _merged_rows(ws, tenant, created, merges, run_at)
     s = spec("profiles")
@@ -37,9 +38,16 @@ def build_profiles(
             last_seen=linked.last_seen.max(),
             identifiers=linked.identifier.count(),
         ).to_pyarrow()
-        tr = traits(ws, tenant, zone)
-        act = activity(ws, tenant, zone)
-        dom = domain(ws, tenant, zone)
+        scratch = _scratch(ws, run_at)
+        try:
+            events = None
+            if ws.lake.exists(tenant, zone, "events"):
+                events = scratch.keep(profile_events(ws, tenant, zone))
+            tr = traits(ws, tenant, zone, events)
+            act = activity(ws, tenant, zone, events)
+            dom = domain(ws, tenant, zone)
+        finally:
+            scratch.release()
         ids = stats.column("profile_id").to_pylist()
         attrs, trait_col, events = [], [], []
         for pid in ids:

@@ -62,4 +62,4 @@ class IdentityRules:
     linking_types: tuple[str, ...] = LINKING_TYPES
     anchor_types: tuple[str, ...] = ANCHOR_TYPES
     same_value_types: tuple[str, ...] = ("user_id", "previous_id")
-    max_iterations: int = 50
+    max_iterations: int = 100
