@@ -315,7 +315,7 @@ def test_journey_pages_show_the_planted_patterns(browser, hub, requests_seen):
 
 def test_phone_layout_is_readable(browser, hub, requests_seen):
     ctx, page = open_as(browser, hub, requests_seen, "manager-energie", viewport=(390, 844))
-    visit(page, "/t/energie/overview", "overview-phone", warm=False)
+    visit(page, "/t/energie/overview", "overview-phone")
     # nothing wider than the screen: no horizontal scrolling of the page itself
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     ctx.close()

@@ -141,6 +141,39 @@ def _detail(properties: str | None) -> str:
     return ", ".join(parts)[:160]
 
 
+def _profile_data(
+    ws: Workspace, tenant: str, zone: str, pid: str, idents: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The profile's events (newest first), traits, verbatims and domain blocks, cached
+    per version of the tables they read: filtering the timeline or paging through it
+    reuses them, and any new commit (a load, an erasure) is seen on the next request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from parcours.web.pages.cache import cached
+    from parcours.web.pages.customer_domains import TABLES_360, domain_blocks, traits_and_numbers
+
+    def read_events() -> list[dict[str, Any]]:
+        q = profile_events(ws, tenant, pid, zone, idents)
+        rows = q.select("timestamp", "channel", "type", "event", "properties").to_pyarrow().to_pylist()
+        rows.sort(key=lambda r: r["timestamp"], reverse=True)
+        return rows
+
+    def read_domains() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
+        return traits, *domain_blocks(ws, tenant, zone, idents, numbers)
+
+    def compute() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        # the events and the domain blocks are read side by side
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="parcours-360") as pool:
+            ev_future = pool.submit(read_events)
+            dom_future = pool.submit(read_domains)
+            traits, verbatims, domains = dom_future.result()
+            return ev_future.result(), traits, verbatims, domains
+
+    deps = [(zone, name) for name in TABLES_360]
+    return cached(ws, tenant, ("360", zone, pid), deps, compute)
+
+
 def customer_view(
     ws: Workspace,
     tenant: str,
@@ -151,28 +184,9 @@ def customer_view(
     limit: int = TIMELINE_PAGE,
 ) -> CustomerView:
     """Everything the 360 page shows for ``key`` in ``zone``."""
-    from parcours.web.pages.customer_domains import domain_blocks, traits_and_numbers
-
     pid = find_profile(ws, tenant, key, zone)
     idents = profile_identifiers(ws, tenant, pid, zone)
-    # the profile's events (hundreds: counts and paging in memory) and the domain blocks
-    # are read side by side
-    from concurrent.futures import ThreadPoolExecutor
-
-    def read_events() -> list[dict[str, Any]]:
-        q = profile_events(ws, tenant, pid, zone, idents)
-        return q.select("timestamp", "channel", "type", "event", "properties").to_pyarrow().to_pylist()
-
-    def read_domains() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-        traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
-        return traits, *domain_blocks(ws, tenant, zone, idents, numbers)
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="parcours-360") as pool:
-        ev_future = pool.submit(read_events)
-        dom_future = pool.submit(read_domains)
-        events = ev_future.result()
-        traits, verbatims, domains = dom_future.result()
-    events.sort(key=lambda r: r["timestamp"], reverse=True)
+    events, traits, verbatims, domains = _profile_data(ws, tenant, zone, pid, idents)
     per: dict[str, int] = {}
     for r in events:
         per[r["channel"]] = per.get(r["channel"], 0) + 1
