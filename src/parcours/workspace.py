@@ -128,6 +128,16 @@ class Workspace:
             raise InvalidNameError(f"invalid zone {zone!r}", kind="zone")
         return run_sql(self.lake, tenant, zone, query)
 
+    def customer(self, tenant: str, key: str, **options: Any) -> Any:
+        """The 360° view of the customer behind ``key`` (any identifier or a profile id).
+
+        Options: ``zone`` ("raw", nominative and audited, or "analytics"), ``channel``,
+        ``page``, ``page_size`` — see :func:`parcours.identity.view.customer`.
+        """
+        from parcours.identity.view import customer
+
+        return customer(self, tenant, key, **options)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()

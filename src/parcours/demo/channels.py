@@ -17,6 +17,7 @@ from parcours.demo.timeline import (
     EventFrame,
     Interner,
     Kinds,
+    at_hours,
     expand,
     uniform_between,
 )
@@ -57,7 +58,8 @@ def web_sessions(
     n_sess = 1 + rng.poisson(sessions_per_cookie * pop.activity[owner])
     sess_cookie = expand(n_sess)
     sess_person = owner[sess_cookie]
-    sess_start = uniform_between(rng, pop.start[sess_person], pop.end[sess_person] - 2 * HOUR)
+    lo, hi = pop.start[sess_person], pop.end[sess_person] - 2 * HOUR
+    sess_start = at_hours(rng, uniform_between(rng, lo, hi), "web", lo, hi)
     first_of_cookie = np.r_[True, sess_cookie[1:] != sess_cookie[:-1]]
     login = first_of_cookie.copy()  # the login session: the first drawn (times are random)
     logged = login | (rng.random(len(sess_cookie)) < logged_share)
@@ -114,7 +116,8 @@ def app_sessions(
     n_sess = 1 + rng.poisson(sessions_per_device * pop.activity[device_owner])
     sess_dev = expand(n_sess)
     person = device_owner[sess_dev]
-    start = uniform_between(rng, pop.start[person], pop.end[person] - 2 * HOUR)
+    lo, hi = pop.start[person], pop.end[person] - 2 * HOUR
+    start = at_hours(rng, uniform_between(rng, lo, hi), "app", lo, hi)
     n_scr = 1 + rng.poisson(1.5, len(sess_dev))
     scr_sess = expand(n_scr)
     offset = (np.arange(len(scr_sess)) - np.repeat(np.r_[0, np.cumsum(n_scr)[:-1]], n_scr)) * 45 * US
@@ -227,10 +230,15 @@ def plant_sequence(
     s1 = np.maximum(s1, start[people])
     s2 = s1 + (rng.uniform(0.2, 0.8, len(people)) * (ends - s1)).astype(np.int64)
     s3 = s2 + (rng.uniform(0.2, 0.8, len(people)) * (ends - s2)).astype(np.int64)
+    # daytime hours, still ordered and inside the window
+    s1, s2, s3 = np.sort(np.stack([at_hours(rng, x, "web", start[people], ends) for x in (s1, s2, s3)]), axis=0)
+    s2 = np.maximum(s2, s1 + US)  # strictly ordered: no ties for any reader to break
+    s3 = np.maximum(s3, s2 + US)
     for code, ts in zip(steps, (s1, s2, s3), strict=True):
         ev.add(ts, people, code, logged=True)
     noisy = np.flatnonzero(rng.random(len(positive)) < noise_share)
     which = rng.integers(0, 3, len(noisy))
     nts = uniform_between(rng, start[noisy], last[noisy] - HOUR)
+    nts = at_hours(rng, nts, "web", start[noisy], last[noisy] - HOUR)
     ev.add(nts, noisy, np.array(steps, dtype=np.int16)[which], logged=True)
     return Planted(target, step_names, lookback_days, len(pos), k_pos, len(neg), k_neg)

@@ -85,3 +85,28 @@ class Reporter:
     def __call__(self, step: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(f"{self.tenant}: {step}", done, total)
+
+
+class ChunkWriter:
+    """Buffers generated pieces of one table and writes them ~``max_rows`` at a time.
+
+    Fewer, larger writes mean fewer lake commits; the buffer bounds memory.
+    """
+
+    def __init__(self, ws: Any, tenant: str, table: str, max_rows: int = 1_000_000) -> None:
+        self.ws, self.tenant, self.table, self.max_rows = ws, tenant, table, max_rows
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.written = 0
+
+    def add(self, data: pa.Table) -> None:
+        self.pending.append(data)
+        self.pending_rows += data.num_rows
+        if self.pending_rows >= self.max_rows:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.pending:
+            self.written += self.ws.write(self.tenant, self.table, pa.concat_tables(self.pending))
+            self.pending, self.pending_rows = [], 0
+        return self.written

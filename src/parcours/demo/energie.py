@@ -16,7 +16,7 @@ from parcours.demo.channels import (
     plant_sequence,
     web_sessions,
 )
-from parcours.demo.common import PersonsBuilder, Reporter, Streams, WorldResult
+from parcours.demo.common import ChunkWriter, PersonsBuilder, Reporter, Streams, WorldResult
 from parcours.demo.people import cat, digits, hex_ids, make_people, take
 from parcours.demo.timeline import (
     DAY,
@@ -28,6 +28,7 @@ from parcours.demo.timeline import (
     EventTexts,
     Interner,
     Kinds,
+    at_hours,
     expand,
     iso,
     month_bounds,
@@ -57,7 +58,7 @@ WEB_CONTEXT = '{"library":{"name":"analytics.js","version":"4.1.0"}}'
 APP_CONTEXT = '{"library":{"name":"analytics-ios","version":"4.1.8"},"app":{"name":"Energie"}}'
 
 
-def _traits(email: pa.Array, phone: pa.Array, first: pa.Array, last: pa.Array, cust: pa.Array) -> pa.Array:
+def person_traits(email: pa.Array, phone: pa.Array, first: pa.Array, last: pa.Array, cust: pa.Array) -> pa.Array:
     return cat('{"email":"', email, '","phone":"', phone, '","firstName":"', first,
                '","lastName":"', last, '","customerNumber":"', cust, '"}')
 
@@ -79,7 +80,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     start = np.where(new, T0 + rt.integers(10 * DAY, 270 * DAY, n), T0)
     churn = rt.random(n) < 0.12
     t_term = start + 60 * DAY + (rt.random(n) * (T1 - 25 * DAY - start - 60 * DAY)).astype(np.int64)
-    t_term = np.where(churn, t_term, 0)
+    t_term = np.where(churn, at_hours(rt, t_term, "office"), 0)
     end = np.where(churn, t_term + 15 * DAY, T1 - HOUR)
     pop = Population(start=start, end=end, activity=rt.gamma(2.0, 0.5, n))
     created = np.where(new, start, T0 - rt.integers(30 * DAY, 3650 * DAY, n))
@@ -122,8 +123,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
         np.where(s_business, rs.uniform(15, 120, s), rs.uniform(2.5, 9.0, s)),
         np.where(s_business, rs.uniform(1.0, 5.0, s), rs.uniform(0.1, 0.8, s)),
     ).round(3)
-    region_idx = np.where(s_business, rs.integers(0, 8, s), people.region_idx[owner])
-    site_addr = make_people(r("site_addresses"), s)
+    site_addr = make_people(r("site_addresses"), s)  # business sites: their own address and region
+    region_idx = np.where(s_business, site_addr.region_idx, people.region_idx[owner])
     first_site = np.r_[0, np.cumsum(n_sites)[:-1]]
     sites_t = pa.table({
         "site_id": site_id, "customer_number": cust.take(pa.array(owner)), "meter_point": meter_point,
@@ -183,7 +184,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     ip, im = np.nonzero(regular)
     fp = np.flatnonzero(churn)
     f_ts = t_term[fp] + ri.integers(3 * DAY, 14 * DAY, len(fp))
-    f_m = np.minimum((f_ts - T0) // (31 * DAY), 11)
+    f_m = np.searchsorted(np.array([a for a, _ in months]), f_ts, side="right") - 1
     inv_p = np.r_[ip, fp]
     inv_m = np.r_[im, f_m]
     inv_t = np.r_[inv_ts[ip, im], f_ts]
@@ -226,11 +227,11 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     sub = np.flatnonzero(new)
     mover = np.flatnonzero(~business & (rc.random(n) < 0.04))
     powered = np.flatnonzero(rc.random(n) < 0.03)
-    move_ts = uniform_between(rc, start[mover] + 10 * DAY, end[mover] - 10 * DAY)
-    power_ts = uniform_between(rc, start[powered] + 10 * DAY, end[powered] - 10 * DAY)
+    move_ts = at_hours(rc, uniform_between(rc, start[mover] + 10 * DAY, end[mover] - 10 * DAY), "office")
+    power_ts = at_hours(rc, uniform_between(rc, start[powered] + 10 * DAY, end[powered] - 10 * DAY), "office")
     ev.add(start[sub], sub, kinds("track", "contract_subscribed", "contract"))
     ev.add(move_ts, mover, kinds("track", "contract_moved", "contract"))
-    ev.add(power_ts, powered, kinds("track", "power_changed", "contract"), prop=props('{"old_kva":6,"new_kva":9}'))
+    ev.add(power_ts, powered, kinds("track", "power_changed", "contract"), prop=props('{"change":"power_increase"}'))
 
     # smart meters: monthly load-curve publication events for metered customers
     rm = r("meters")
@@ -252,10 +253,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     for channel, _name, share in v_kinds:
         rate = np.where(business, share * 4 if channel == "advisor" else share, share)
         who = np.flatnonzero(rv.random(n) < rate)
+        if len(who) < 2:  # every channel shows up, even in a tiny world
+            who = np.sort(rv.choice(n, 2, replace=False))
         who = np.repeat(who, 1 + (rv.random(len(who)) < 0.2))
         v_person.append(who)
         v_channel.append(np.full(len(who), channel, dtype=object))
-        v_ts.append(uniform_between(rv, start[who], end[who] - HOUR))
+        vts = uniform_between(rv, start[who], end[who] - HOUR)
+        v_ts.append(at_hours(rv, vts, "web" if channel == "social" else "office", start[who], end[who] - HOUR))
     vp = np.concatenate(v_person)
     vc = np.concatenate(v_channel)
     vt = np.concatenate(v_ts)
@@ -290,11 +294,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     last = ev_last(ev, n)
     rp = r("planting")
     caller = rp.random(n) < 0.28
-    t_call = uniform_between(rp, start + 32 * DAY, last - 2 * DAY)
+    t_call = at_hours(rp, uniform_between(rp, start + 32 * DAY, last - 2 * DAY), "office",
+                      start + 32 * DAY, last - 2 * DAY)
     reasons = props.many([f'{{"reason":"{x}","duration_s":{d}}}' for x in CALL_REASONS for d in range(60, 1260, 60)])
     call_k = kinds("track", CALL[0], "call_center")
     repeat = np.repeat(np.flatnonzero(caller), rp.poisson(0.6, int(caller.sum())))
     r_ts = uniform_between(rp, t_call[repeat] + HOUR, last[repeat] - HOUR)
+    r_ts = at_hours(rp, r_ts, "office", t_call[repeat] + HOUR, last[repeat] - HOUR)
     c_person = np.r_[np.flatnonzero(caller), repeat]
     c_ts = np.r_[t_call[caller], r_ts]
     ev.add(c_ts, c_person, call_k, prop=reasons[rp.integers(0, len(reasons), len(c_ts))])
@@ -318,10 +324,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     ce_kind = np.r_[np.zeros(len(sub_sites), int), np.ones(len(mover), int), np.full(len(powered), 2), np.full(len(term_sites), 3)]
     postal_codes = [p for cities, _, _ in meters.REGIONS.values() for _, p in cities]
     new_pc = take(postal_codes, rc.integers(0, len(postal_codes), len(ce_site)))
+    power = sites_t["power_kva"].to_numpy()[ce_site]
+    steps = np.array([6.0, 9.0, 12.0, 15.0, 36.0, 60.0, 120.0, 250.0, 400.0])
+    next_power = steps[np.minimum(np.searchsorted(steps, power) + 1, len(steps) - 1)]
     old_v = pc.if_else(pa.array(ce_kind == 1), sites_t["postal_code"].combine_chunks().take(pa.array(ce_site)),
-                       pc.if_else(pa.array(ce_kind == 2), pa.scalar("6"), pa.scalar(None, pa.string())))
+                       pc.if_else(pa.array(ce_kind == 2), pa.array(power).cast(pa.string()), pa.scalar(None, pa.string())))
     new_v = pc.if_else(pa.array(ce_kind == 1), new_pc,
-                       pc.if_else(pa.array(ce_kind == 2), pa.scalar("9"),
+                       pc.if_else(pa.array(ce_kind == 2), pa.array(next_power).cast(pa.string()),
                                   pc.if_else(pa.array(ce_kind == 0), pa.scalar("offre_base"), pa.scalar(None, pa.string()))))
     contract_t = pa.table({
         "contract_event_id": cat("K", digits(np.arange(len(ce_site)) + 1, 8)),
@@ -334,7 +343,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     # -- write events month by month ------------------------------------------------------
     frozen = ev.freeze()
     traits = {
-        1: _traits(email, people.phone, people.first_name, people.last_name, cust),
+        1: person_traits(email, people.phone, people.first_name, people.last_name, cust),
         2: cat('{"phone":"', people.phone, '"}'),
         3: take([f'{{"phone":"{PLACEHOLDER_PHONE}"}}'], np.zeros(n, np.int64)),
     }
@@ -352,27 +361,37 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
         base_day=base_day[metered], gradient=gradient[metered],
         anomalies=meters.plant_anomalies(r("anomalies"), len(metered)),
     )
-    counts["meter_readings"] = 0
+    out = ChunkWriter(ws, TENANT, "meter_readings")
     for k, chunk in enumerate(meters.load_curves(r("load_curves"), m_sites, temps)):
-        counts["meter_readings"] += ws.write(TENANT, "meter_readings", chunk)
+        out.add(chunk)
         report("load curves", k + 1, 12)
+    counts["meter_readings"] = out.flush()
 
     # -- truth ----------------------------------------------------------------------------
-    shared = [
-        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(shared_k)},
+    shared: list[dict[str, Any]] = [
+        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(shared_k),
+         "why": "CRM placeholder email for business customers"},
         {"id_type": "phone", "identifier": PLACEHOLDER_PHONE,
-         "persons": int(len(np.unique(c_person[variant == 3])))},
+         "persons": int(len(np.unique(c_person[variant == 3]))), "why": "call-center placeholder phone"},
     ]
     tablet_ids = anon_ids.slice(n_c + n_d).to_pylist()
-    shared += [{"id_type": "anonymous_id", "identifier": t, "persons": 3} for t in tablet_ids]
-    exclude = {(x["id_type"], x["identifier"]) for x in shared}
+    shared += [{"id_type": "anonymous_id", "identifier": t, "persons": 3, "why": "household tablet"}
+               for t in tablet_ids]
+    adv = np.array(advisor, dtype=object)[vc == "advisor"]
+    adv_person = vp[vc == "advisor"]
+    for a_id in sorted(set(adv.tolist())):
+        k = len(np.unique(adv_person[adv == a_id]))
+        if k >= 2:  # an advisor who wrote notes on several customers
+            shared.append({"id_type": "social_handle", "identifier": a_id, "persons": int(k),
+                           "why": "advisor id, the author of advisor notes (verbatims.author)"})
+    exclude = {(str(x["id_type"]), str(x["identifier"])) for x in shared}
     sites_truth = pa.table({
         "site_id": site_id, "customer_number": cust.take(pa.array(owner)), "meter_point": meter_point,
         "metered": pa.array(np.isin(np.arange(s), metered)), "heating": sites_t["heating"],
         "base_load_kwh_per_day": pa.array(base_day), "heating_gradient_kwh_per_degree_day": pa.array(gradient),
     })
-    anomalies = [{"site_id": m_sites.site_id[int(a["site"])], "kind": a["kind"],  # type: ignore[call-overload]
-                  "start": iso(int(a["start"])), "end": iso(int(a["end"]))} for a in m_sites.anomalies]  # type: ignore[call-overload]
+    anomalies = [{"site_id": m_sites.site_id[a.site], "kind": a.kind, "start": iso(a.start), "end": iso(a.end)}
+                 for a in m_sites.anomalies]
     truth = {
         "customers": n,
         "churn": planted_churn.to_dict(),

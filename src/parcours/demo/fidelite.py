@@ -19,7 +19,7 @@ from parcours.demo.channels import (
     plant_sequence,
     web_sessions,
 )
-from parcours.demo.common import PersonsBuilder, Reporter, Streams, WorldResult
+from parcours.demo.common import ChunkWriter, PersonsBuilder, Reporter, Streams, WorldResult
 from parcours.demo.people import REGIONS, cat, digits, hex_ids, make_people, take
 from parcours.demo.timeline import (
     DAY,
@@ -31,6 +31,7 @@ from parcours.demo.timeline import (
     EventTexts,
     Interner,
     Kinds,
+    at_hours,
     expand,
     month_bounds,
     to_ts,
@@ -86,7 +87,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     start = np.where(new, T0 + rt.integers(10 * DAY, 260 * DAY, n), T0)
     churn = rt.random(n) < 0.1
     t_term = start + 60 * DAY + (rt.random(n) * (T1 - 25 * DAY - start - 60 * DAY)).astype(np.int64)
-    t_term = np.where(churn, t_term, 0)
+    t_term = np.where(churn, at_hours(rt, t_term, "web"), 0)
     end = np.where(churn, t_term + 15 * DAY, T1 - HOUR)
     activity = rt.gamma(2.0, 0.5, n)
     pop = Population(start=start, end=end, activity=activity)
@@ -123,7 +124,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     stores_t = pa.table({
         "store_id": cat("M", digits(np.arange(n_stores) + 1, 4)),
         "retailer": take(RETAILERS, rst.integers(0, len(RETAILERS), n_stores)),
-        "city": take([REGIONS[x][0][0][0] for x in regions], store_region),
+        "city": take([c for x in regions for c, _ in REGIONS[x][0][:3]], store_region * 3 + rst.integers(0, 3, n_stores)),
         "region": take(regions, store_region),
     })
     counts["stores"] = ws.write(TENANT, "stores", stores_t)
@@ -153,7 +154,10 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     years = (end - start) / (365 * DAY)
     n_b = rb.poisson(38 * activity * years)
     b_person = expand(n_b)
-    b_ts = uniform_between(rb, start[b_person] + 8 * HOUR, end[b_person] - HOUR)
+    lo, hi = start[b_person] + 8 * HOUR, end[b_person] - HOUR
+    b_ts = uniform_between(rb, lo, hi)
+    sunday = ((b_ts // DAY + 2) % 7 == 6) & (rb.random(len(b_ts)) < 0.85)  # most stores close on Sunday
+    b_ts = at_hours(rb, b_ts - sunday * DAY, "store", lo, hi)
     b_ts = b_ts - b_ts % (60 * US)
     use_second = (second_of[b_person] >= 0) & (rb.random(len(b_person)) < 0.3)
     b_card = np.where(use_second, second_of[b_person], b_person)
@@ -167,7 +171,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     treated = np.sort(shuffled[: len(shuffled) // 2])
     control = np.sort(shuffled[len(shuffled) // 2:])
     redeem = treated[rcp.random(len(treated)) < 0.35]
-    r_ts = uniform_between(rcp, np.full(len(redeem), WIN_A + 9 * HOUR), np.full(len(redeem), WIN_B - 6 * HOUR))
+    r_ts = at_hours(rcp, uniform_between(rcp, np.full(len(redeem), WIN_A), np.full(len(redeem), WIN_B - DAY)), "store")
     r_ts = r_ts - r_ts % (60 * US)
     b_person = np.r_[b_person, redeem]
     b_ts = np.r_[b_ts, r_ts]
@@ -188,7 +192,7 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
 
     # lines, written month by month
     rl = r("lines")
-    counts["transactions"] = 0
+    out = ChunkWriter(ws, TENANT, "transactions")
     forced_spend_by_card = np.zeros(n_cards)
     window_cafe_spend = np.zeros(n_cards)
     pre_spend = np.zeros(n_cards)
@@ -219,8 +223,9 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
             "product_id": prod_id.take(pa.array(prod)), "category": take(CATEGORIES, cat_i),
             "quantity": pa.array(qty.astype(np.int32)), "amount_eur": pa.array(amount),
         })
-        counts["transactions"] += ws.write(TENANT, "transactions", table)
+        out.add(table)
         report("transactions", k + 1, 12)
+    counts["transactions"] = out.flush()
 
     # coupons and redemptions
     coupon_id = cat("CP", digits(np.arange(len(treated)) + 1, 8))
@@ -289,11 +294,13 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     v_person, v_channel = [], []
     for channel, share in (("complaint", 0.03), ("email", 0.03), ("social", 0.015)):
         who = np.flatnonzero(rv.random(n) < share)
+        if len(who) < 2:  # every channel shows up, even in a tiny world
+            who = np.sort(rv.choice(n, 2, replace=False))
         v_person.append(who)
         v_channel.append(np.full(len(who), channel, dtype=object))
     vp = np.concatenate(v_person)
     vc = np.concatenate(v_channel)
-    vt = uniform_between(rv, start[vp], end[vp] - HOUR)
+    vt = at_hours(rv, uniform_between(rv, start[vp], end[vp] - HOUR), "web", start[vp], end[vp] - HOUR)
     vid = [f"W{k + 1:08d}" for k in range(len(vp))]
     handles = cat("@", pc.replace_substring_regex(pc.utf8_slice_codeunits(people.email, 0, 7), r"[^a-z0-9]", "_"),
                   "_", digits(everyone, 6))
@@ -320,7 +327,8 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     last = _last(ev, n)
     rpl = r("planting")
     caller = rpl.random(n) < 0.2
-    t_call = uniform_between(rpl, start + 32 * DAY, last - 2 * DAY)
+    t_call = at_hours(rpl, uniform_between(rpl, start + 32 * DAY, last - 2 * DAY), "office",
+                      start + 32 * DAY, last - 2 * DAY)
     call_k = kinds("track", CALL[0], "call_center")
     reasons = props.many([f'{{"reason":"{x}"}}' for x in ("points", "coupon", "card", "account")])
     repeat = np.repeat(np.flatnonzero(caller), rpl.poisson(0.4, int(caller.sum())))
@@ -376,9 +384,11 @@ def build(ws: Any, customers: int, seed: int, report: Reporter) -> WorldResult:
     exclude = {("email", SHARED_EMAIL), ("phone", SHARED_PHONE)}
     tablet_ids = anon_ids.slice(n_c + n_d).to_pylist()
     shared = [
-        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(k_shared)},
-        {"id_type": "phone", "identifier": SHARED_PHONE, "persons": int(k_shared)},
-    ] + [{"id_type": "anonymous_id", "identifier": t, "persons": 3} for t in tablet_ids]
+        {"id_type": "email", "identifier": SHARED_EMAIL, "persons": int(k_shared),
+         "why": "placeholder email typed at enrolment"},
+        {"id_type": "phone", "identifier": SHARED_PHONE, "persons": int(k_shared),
+         "why": "placeholder phone typed at enrolment"},
+    ] + [{"id_type": "anonymous_id", "identifier": t, "persons": 3, "why": "household tablet"} for t in tablet_ids]
     exclude |= {("anonymous_id", t) for t in tablet_ids}
     groups = pa.table({
         "card_id": pa.concat_arrays([primary_card.take(pa.array(treated)), primary_card.take(pa.array(control))]),

@@ -77,10 +77,20 @@ class MeteredSites:
     business: np.ndarray
     base_day: np.ndarray  # kWh per day
     gradient: np.ndarray  # kWh per degree-day
-    anomalies: list[dict[str, object]]
+    anomalies: list[Anomaly]
 
 
-def plant_anomalies(rng: np.random.Generator, n: int) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Anomaly:
+    """One planted anomaly: site index (into the metered sites), kind, [start, end) in µs."""
+
+    site: int
+    kind: str  # spike | zero | step
+    start: int
+    end: int
+
+
+def plant_anomalies(rng: np.random.Generator, n: int) -> list[Anomaly]:
     """A few sites get one anomaly each: a spike, a zero period or a step change."""
     k = max(3, n // 15)
     chosen = rng.choice(n, min(k, n), replace=False)
@@ -97,7 +107,7 @@ def plant_anomalies(rng: np.random.Generator, n: int) -> list[dict[str, object]]
         else:
             start = T0 + day * DAY
             end = T0 + DAYS * DAY
-        out.append({"site": s, "kind": kind, "start": start, "end": end})
+        out.append(Anomaly(s, kind, start, end))
     return out
 
 
@@ -125,12 +135,12 @@ def load_curves(
         kwh = (base + heat) * e
         ts = T0 + (days[:, None] * DAY + np.arange(SLOTS)[None, :] * 1800 * US)  # nd × 48
         ts_all = np.broadcast_to(ts[None], (n, nd, SLOTS))
-        for a in sites.anomalies:
-            s = int(a["site"])  # type: ignore[call-overload]
-            window = (ts_all[s] >= a["start"]) & (ts_all[s] < a["end"])
-            if a["kind"] == "spike":
+        for anomaly in sites.anomalies:
+            s = anomaly.site
+            window = (ts_all[s] >= anomaly.start) & (ts_all[s] < anomaly.end)
+            if anomaly.kind == "spike":
                 kwh[s][window] *= 8.0
-            elif a["kind"] == "zero":
+            elif anomaly.kind == "zero":
                 kwh[s][window] = 0.0
             else:
                 kwh[s][window] += (0.8 * base[s] * e[s])[window]

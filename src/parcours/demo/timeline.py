@@ -208,12 +208,10 @@ def materialize(ev: FrozenEvents, lo: int, hi: int, texts: EventTexts, rng: np.r
     )
 
 
-def month_chunks(ev: FrozenEvents, max_rows: int = 1_000_000) -> Iterator[tuple[int, int]]:
-    """[lo, hi) row ranges of the sorted events: one per month, split above ``max_rows``."""
-    for a, b in month_bounds():
-        lo, hi = np.searchsorted(ev.ts, [a, b])
-        for start in range(int(lo), int(hi), max_rows):
-            yield start, min(int(hi), start + max_rows)
+def row_chunks(ev: FrozenEvents, max_rows: int = 1_000_000) -> Iterator[tuple[int, int]]:
+    """[lo, hi) ranges of the time-sorted events, at most ``max_rows`` each."""
+    for start in range(0, len(ev), max_rows):
+        yield start, min(len(ev), start + max_rows)
 
 
 def write_events(
@@ -224,9 +222,9 @@ def write_events(
     report: Callable[[int], None] | None = None,
     max_rows: int = 1_000_000,
 ) -> int:
-    """Materialize and write the events month by month; returns rows written."""
+    """Materialize and write the time-sorted events in chunks; returns rows written."""
     written = 0
-    for lo, hi in month_chunks(ev, max_rows):
+    for lo, hi in row_chunks(ev, max_rows):
         table = materialize(ev, lo, hi, texts, rng)
         ws.write(texts.tenant, "events", table)  # type: ignore[attr-defined]
         written += table.num_rows
@@ -245,3 +243,28 @@ def uniform_between(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) ->
 def expand(counts: np.ndarray) -> np.ndarray:
     """Index ``i`` repeated ``counts[i]`` times."""
     return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+
+
+#: Hour-of-day weights (UTC, the demo calendar ignores daylight saving).
+HOURS = {
+    "web": [1, 0.6, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 4, 4, 4.5, 5.5, 5, 4, 4, 4, 4.5, 5.5, 6.5, 7, 6, 4, 2],
+    "app": [1.5, 0.8, 0.4, 0.2, 0.2, 0.5, 1.5, 3, 3.5, 3, 3, 3.5, 4.5, 4, 3, 3, 3.5, 4.5, 5.5, 6.5, 7, 6.5, 5, 3],
+    "office": [0, 0, 0, 0, 0, 0, 0, 0, 3, 6, 7, 6.5, 4, 4.5, 6, 6, 5.5, 4.5, 3, 1, 0, 0, 0, 0],
+    "store": [0, 0, 0, 0, 0, 0, 0, 0, 2, 4, 5, 6, 5, 3, 3, 3.5, 4.5, 6, 7, 5.5, 2, 0, 0, 0],
+}
+
+
+def at_hours(rng: np.random.Generator, ts: np.ndarray, profile: str,
+             lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
+    """Keep each time's day, redraw its time of day from an hour-of-day profile.
+
+    ``lo``/``hi`` (optional) clip the result back into an allowed interval.
+    """
+    w = np.asarray(HOURS[profile], dtype=float)
+    hour = rng.choice(24, size=len(ts), p=w / w.sum())
+    out = np.asarray(ts) // DAY * DAY + hour * HOUR + rng.integers(0, HOUR, len(ts))
+    if lo is not None:
+        out = np.maximum(out, lo)
+    if hi is not None:
+        out = np.minimum(out, hi)
+    return out

@@ -10,6 +10,7 @@ tenant's pseudonyms, so the graph holds no personal data.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import ibis
@@ -42,7 +43,11 @@ REFERENCE_SOURCES: dict[str, tuple[dict[str, str], str | None]] = {
     "verbatims": ({"user_id": "user_id", "author": "social_handle"}, "ts"),
 }
 
-EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "user_id"}
+#: Only these rows of a reference column carry the identifier (a verbatim's author is a
+#: social handle on social posts; on advisor notes it is the advisor).
+ONLY_WHEN = {("verbatims", "author"): lambda t: t.channel == "social"}
+
+EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "previous_id"}
 
 _NULLISH = ("", "null", "true", "false")
 
@@ -72,22 +77,44 @@ def _occ(
     ).filter(ibis._.value.notnull())
 
 
-def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> ir.Table:
-    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts."""
+def occurrences(
+    ws: Workspace, tenant: str, zone: str, rules: IdentityRules,
+    keep: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
+    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts.
+
+    Args:
+        keep: materializes a table (the resolution's scratch space); when given, each
+            source is read once into a wide table (one column per identifier, JSON
+            values extracted once) before being unpivoted, instead of once per identifier.
+    """
+    linking = set(rules.linking_types)
     parts: list[ir.Table] = []
+    ts_type = "timestamp('UTC', 6)"
     if ws.lake.exists(tenant, zone, "events"):
         ev = ws.table(tenant, "events", zone)
-        kind = ibis.cases(
-            (ev.type == "alias", "alias"), (ev.type == "identify", "identify"), else_="cooccurrence"
-        )
-        source = ibis.literal("events:") + ev.type
-        key = ibis.literal("ev:") + ev.message_id
+        cols: dict[str, tuple[ir.Value, str]] = {}
         for col, typ in EVENT_COLUMNS.items():
-            parts.append(_occ(ev, key, kind, source, ev.timestamp, ev[col], typ))
+            cols[f"c_{col}"] = (ev[col], typ)
         for col, keys in JSON_KEYS.items():
             for jkey, typ in keys.items():
-                parts.append(_occ(ev, key, kind, source, ev.timestamp, json_value(ev[col], jkey), typ))
-    for table, (cols, ts_col) in REFERENCE_SOURCES.items():
+                cols[f"j_{col}_{jkey}"] = (json_value(ev[col], jkey), typ)
+        cols = {k: v for k, v in cols.items() if v[1] in linking}
+        wide = ev.select(
+            row_key=ibis.literal("ev:") + ev.message_id,
+            kind=ibis.cases(
+                (ev.type == "alias", "alias"), (ev.type == "identify", "identify"),
+                else_="cooccurrence",
+            ),
+            source=ibis.literal("events:") + ev.type,
+            ts=ev.timestamp.cast(ts_type),
+            **{k: _clean(v.cast("string")) for k, (v, _) in cols.items()},
+        )
+        if keep is not None:
+            wide = keep(wide)
+        for k, (_, typ) in cols.items():
+            parts.append(_occ(wide, wide.row_key, wide.kind, wide.source, wide.ts, wide[k], typ))
+    for table, (ref_cols, ts_col) in REFERENCE_SOURCES.items():
         if not ws.lake.exists(tenant, zone, table):
             continue
         t = ws.table(tenant, table, zone)
@@ -99,31 +126,38 @@ def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> 
             key = key + (ibis.literal("|") if i else ibis.literal("")) + t[k].cast("string")
         ts = t[ts_col] if ts_col else None
         kind = ibis.literal("reference") if table != "verbatims" else ibis.literal("cooccurrence")
-        for col, typ in cols.items():
-            parts.append(_occ(t, key, kind, ibis.literal(table), ts, t[col], typ))
+        for col, typ in ref_cols.items():
+            if typ not in linking:
+                continue
+            value = t[col]
+            cond = ONLY_WHEN.get((table, col))
+            if cond is not None:
+                value = ibis.ifelse(cond(t), value, ibis.null("string"))
+            parts.append(_occ(t, key, kind, ibis.literal(table), ts, value, typ))
     if not parts:
         from parcours.identity.errors import IdentityError
 
         raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
     occ = ibis.union(*parts, distinct=False)
-    occ = occ.filter(occ.id_type.isin(list(rules.linking_types)))
     return occ.mutate(node=occ.id_type + ":" + occ.value)
 
 
 def nodes(occ: ir.Table) -> ir.Table:
     """Distinct identifiers with first/last seen and occurrence counts."""
     return occ.group_by(["node", "id_type", "value"]).agg(
-        first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.row_key.nunique()
+        first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.count()
     )
 
 
 def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
     """Directed co-occurrence pairs (a, b) with how and where, plus same-value pairs."""
-    a = occ.select(row_key="row_key", a="node", a_value="value", kind="kind", source="source", ts="ts")
-    b = occ.select(row_key2="row_key", b="node", b_type="id_type", b_value="value")
+    # only rows holding two identifiers or more can link anything
+    multi = occ.mutate(_n=occ.count().over(group_by="row_key")).filter(ibis._._n > 1)
+    a = multi.select(row_key="row_key", a="node", a_value="value", kind="kind", source="source", ts="ts")
+    b = multi.select(row_key2="row_key", b="node", b_type="id_type", b_value="value")
     co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a != ibis._.b)
     co = co.group_by(["a", "a_value", "b", "b_type", "b_value", "kind", "source"]).agg(
-        occurrences=co.row_key.nunique(), first_seen=co.ts.min(), last_seen=co.ts.max()
+        occurrences=co.count(), first_seen=co.ts.min(), last_seen=co.ts.max()
     )
     same = node_table.filter(node_table.id_type.isin(list(rules.same_value_types))).select(
         a="node", value1="value"
@@ -134,7 +168,7 @@ def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table
         "a", a_value="value1", b="b", b_type="b_type", b_value="b_value",
         kind=ibis.literal("same_value"), source=ibis.literal("values"),
         occurrences=ibis.literal(1, "int64"),
-        first_seen=ibis.null("timestamp('UTC', 6)"), last_seen=ibis.null("timestamp('UTC', 6)"),
+        first_seen=ibis.null(co.first_seen.type()), last_seen=ibis.null(co.last_seen.type()),
     )
     # same-value links go both ways
     an = node_table.select(a_node="node", a_type="id_type", a_value="value")

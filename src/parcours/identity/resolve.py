@@ -48,6 +48,8 @@ class ResolveResult:
     profiles: int
     merges: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: seconds per phase: graph (edges, guard rails, components, ids), maps, profiles, serving
+    timings: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         mode = "incremental" if self.incremental else "full"
@@ -88,6 +90,7 @@ def resolve(
     rules: IdentityRules | None = None,
     incremental: bool = True,
     run_at: dt.datetime | None = None,
+    serve: bool = True,
     progress: Progress | None = None,
 ) -> ResolveResult:
     """Resolve a tenant's identities and write ``identity_edges``, ``identity_map`` and
@@ -98,6 +101,7 @@ def resolve(
             falls back to a full run when the guard rails cut a different set of
             identifiers than last time (a cut can split an old component).
         run_at: the run's timestamp (new profiles' ``created_at``); default now.
+        serve: refresh the serving store (360 view) afterwards.
 
     Example:
         >>> from parcours.identity import resolve
@@ -109,10 +113,10 @@ def resolve(
     run_at = run_at or dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     report = progress or (lambda step, done, total: None)
-    scratch = Scratch()
+    scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
-        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules))
+        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules, keep=scratch.keep))
         node_t = scratch.keep(E.nodes(occ))
         report("identity: edges", 1, 4)
         pair_t = scratch.keep(E.pairs(occ, node_t, rules))
@@ -157,21 +161,27 @@ def resolve(
         created = {
             r["profile_id"]: r["created_at"] for r in assignment.select("profile_id", "created_at").to_pyarrow().to_pylist()
         }
-        n_split = _count(split.select("cut_type").distinct()) if _count(split) else 0
-        n_split = _count(
-            split.join(labels, split.node == labels.node).select("label").distinct()
-        ) if n_split else 0
+        n_split = _count(split.select("component").distinct())
     finally:
         scratch.release()
 
+    timings = {"graph": time.perf_counter() - started}
     ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
     ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
     raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
+    timings["maps"] = time.perf_counter() - started - sum(timings.values())
     from parcours.identity.profiles import build_profiles
 
     n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
+    timings["profiles"] = time.perf_counter() - started - sum(timings.values())
+    if serve:
+        from parcours.identity.serving import refresh
+
+        for zone in ("raw", "analytics"):
+            refresh(ws, tenant, zone, progress=progress)
+        timings["serving"] = time.perf_counter() - started - sum(timings.values())
     cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
     return ResolveResult(
         tenant=tenant,
@@ -188,7 +198,16 @@ def resolve(
         profiles=n_profiles,
         merges=merges_list,
         seconds=time.perf_counter() - started,
+        timings={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
+    if ws.engine.kind == "spark":
+        folder = ws.state_dir / "identity-scratch" / run_at.strftime("%Y%m%dT%H%M%S%f")
+        folder.mkdir(parents=True, exist_ok=True)
+        return Scratch(ws.engine.con, folder)
+    return Scratch(ws.engine.con)
 
 
 def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Table) -> ir.Table:
@@ -245,8 +264,5 @@ def raw_identity_map(
     pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
-    out = joined.drop_columns(["identifier"]).rename_columns(
-        ["raw" if False else c for c in joined.drop_columns(["identifier"]).column_names]
-    )
-    out = out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
-    return out
+    out = joined.drop_columns(["identifier"])
+    return out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
