@@ -321,6 +321,30 @@ def test_phone_layout_is_readable(browser, hub, requests_seen):
     ctx.close()
 
 
+def test_tenant_switch_and_sign_out(browser, hub, requests_seen):
+    ctx, page = open_as(browser, hub, requests_seen, "admin")
+    visit(page, "/t/energie/sources", warm=False)
+    page.select_option("#tenant-switch", "fidelite")
+    page.wait_for_url("**/t/fidelite/sources")
+    assert "fidelite" in page.locator("h1").inner_text()
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    page.goto("/t/fidelite/overview")
+    assert "/login" in page.url  # the session is gone
+    ctx.close()
+
+
+def test_api_docs_render_offline(browser, hub, requests_seen):
+    ctx = browser.new_context(base_url=hub[2])
+    ctx.on("request", requests_seen.record)
+    page = ctx.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "parcours" in page.locator(".swagger-ui .info .title").inner_text()
+    screenshot(page, "api-docs")
+    ctx.close()
+
+
 def test_no_request_left_the_loopback_address(requests_seen):
     """Runs last in this module: every request every page made above was local."""
     assert len(requests_seen.urls) > 20
