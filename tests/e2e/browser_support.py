@@ -80,9 +80,15 @@ class RequestLog:
     """Every URL any page of the browser context asked for."""
 
     urls: list[str] = field(default_factory=list)
+    #: console errors of every page (a Content-Security-Policy violation lands here)
+    errors: list[str] = field(default_factory=list)
 
     def record(self, request: object) -> None:
         self.urls.append(request.url)  # type: ignore[attr-defined]
+
+    def console(self, message: object) -> None:
+        if message.type == "error":  # type: ignore[attr-defined]
+            self.errors.append(message.text)  # type: ignore[attr-defined]
 
     def foreign(self) -> list[str]:
         """Requests whose host is not the loopback address (data: and blob: are local)."""

@@ -98,6 +98,7 @@ def open_as(browser, hub, requests_seen, name: str, viewport=(1280, 900)):
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                               base_url=url)
     ctx.on("request", requests_seen.record)
+    ctx.on("console", requests_seen.console)
     page = ctx.new_page()
     page.goto("/login")
     page.fill("input[name=user]", name)
@@ -350,4 +351,6 @@ def test_no_request_left_the_loopback_address(requests_seen):
     assert len(requests_seen.urls) > 20
     assert any(u.endswith("/assets/plotly.min.js") for u in requests_seen.urls)
     assert requests_seen.foreign() == []
+    # refused pages (403) log their status; nothing else may complain (CSP, scripts)
+    assert [e for e in requests_seen.errors if "403" not in e and "Forbidden" not in e] == []
     write_timings(TIMINGS)

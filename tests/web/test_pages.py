@@ -102,3 +102,14 @@ def test_docs_and_assets_are_served_locally(hub):
     assert client.get("/assets/docs/swagger-ui.css").status_code == 200
     assert client.get("/assets/docs/../../etc/passwd").status_code == 404
     assert client.get("/openapi.json").json()["info"]["title"] == "parcours"
+
+
+def test_pages_carry_a_content_security_policy(hub):
+    client, users = hub
+    sign_in(client, users["admin-energie"])
+    r = client.get("/t/energie/overview")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "onchange=" not in r.text and "onclick=" not in r.text  # no inline script
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in client.get("/login").headers
