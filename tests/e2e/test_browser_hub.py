@@ -220,6 +220,14 @@ def test_advisor_360_event_count_equals_sql(browser, hub, requests_seen, tenant)
         for r in page.locator("#channel-counts tr").all()
     }
     assert sum(per_channel.values()) == expected
+    # the REST API's 360 (identity's serving store) agrees with the page (the lake)
+    import httpx
+
+    api = httpx.get(f"{hub[2]}/api/v1/tenants/{tenant}/customers/{key}",
+                    headers={"Authorization": f"Bearer {hub[1][f'advisor-{tenant}'].token}"}, timeout=60)
+    assert api.status_code == 200, api.text
+    assert api.json()["profile"]["events"] == expected
+    assert api.json()["profile_id"] == page.locator("#profile-id").inner_text().strip()
     t = visit(page, f"/t/{tenant}/customers/{key}", f"customer-{tenant}")
     assert t["now"] < MAX_RENDER_MS, t
     from parcours.privacy import audit

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from parcours.errors import NotFoundError, ParcoursError
-
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
@@ -27,15 +25,6 @@ if TYPE_CHECKING:
 #: Event columns that name a person, with the identifier type they hold (identity order).
 EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
 TIMELINE_PAGE = 50
-
-
-class AmbiguousCustomerError(ParcoursError):
-    """The key belongs to several profiles (a shared identifier)."""
-
-    status_code = 409
-
-    def __init__(self, key: str, profiles: list[str]) -> None:
-        super().__init__(f"{key!r} is shared by {len(profiles)} profiles", key=key, profiles=profiles)
 
 
 @dataclass
@@ -65,24 +54,20 @@ class CustomerView:
     @property
     def title(self) -> str:
         name = " ".join(str(self.traits[k]) for k in ("first_name", "last_name") if self.traits.get(k))
-        return name or self.key
+        return name or (self.profile_id if self.pseudonymized else self.key)
 
 
 def find_profile(ws: Workspace, tenant: str, key: str, zone: str) -> str:
-    """The profile id holding ``key`` (an identifier value or a profile id)."""
-    if not ws.lake.exists(tenant, zone, "identity_map"):
-        raise NotFoundError(
-            f"identity not resolved for tenant {tenant!r}: run `parcours identity resolve`",
-            tenant=tenant,
-        )
-    m = ws.table(tenant, "identity_map", zone)
-    hits = m.filter(((m.identifier == key) | (m.profile_id == key)) & (m.status == "linked"))
-    found = sorted(set(hits.select("profile_id").to_pyarrow().column(0).to_pylist()))
-    if not found:
-        raise NotFoundError(f"no customer with identifier {key!r}", tenant=tenant, key=key)
-    if len(found) > 1:
-        raise AmbiguousCustomerError(key, found)
-    return found[0]
+    """The live profile behind ``key``: identity's own lookup (any identifier or a profile
+    id, merges followed to the survivor; in the analytics zone a plain identifier is
+    pseudonymized first, so a data scientist only ever sees pseudonyms).
+
+    Raises:
+        UnknownCustomerError, AmbiguousKeyError, NotResolvedError (parcours.identity.errors).
+    """
+    from parcours.identity.view import find_profile as identity_find
+
+    return identity_find(ws, tenant, key, zone)
 
 
 def profile_identifiers(ws: Workspace, tenant: str, profile_id: str, zone: str) -> list[dict[str, Any]]:

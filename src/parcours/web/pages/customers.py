@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.errors import NotFoundError
+from parcours.identity.errors import AmbiguousKeyError
 from parcours.web.auth import Principal, allow
 from parcours.web.pages.base import NOMINATIVE_OR_ANALYST, render, workspace
-from parcours.web.pages.customer_data import AmbiguousCustomerError, customer_view, find_profile
+from parcours.web.pages.customer_data import customer_view, find_profile
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +36,7 @@ def search(
         key = q.strip()
         try:
             find_profile(workspace(request), tenant, key, zone_of(who))
-        except AmbiguousCustomerError as exc:
+        except AmbiguousKeyError as exc:
             ctx["candidates"] = exc.details["profiles"]
         except NotFoundError as exc:
             ctx["error"] = exc.message
