@@ -36,6 +36,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/t/{tenant}/sources/replay"): RAW,
     ("GET", "/t/{tenant}/customers"): ALL - {"manager"},
     ("GET", "/t/{tenant}/customers/{key}"): ALL - {"manager"},
+    # journeys pages show aggregates only
+    ("GET", "/t/{tenant}/journeys/paths"): ALL,
+    ("GET", "/t/{tenant}/journeys/funnel"): ALL,
+    ("GET", "/t/{tenant}/journeys/precursors"): ALL,
+    ("GET", "/t/{tenant}/journeys/channels"): ALL,
+    ("GET", "/t/{tenant}/journeys/retention"): ALL,
     ("GET", "/api/v1/tenants/{tenant}/customers/{key}"): {
         "admin", "data_manager", "advisor", "data_scientist"
     },
