@@ -194,6 +194,10 @@ def customer_view(
         view.next_offset = offset + limit
         from urllib.parse import urlencode
 
-        view.more_query = urlencode([("channel", c) for c in channels or []] + [("offset", view.next_offset)])
+        params: list[tuple[str, object]] = [("channel", c) for c in channels or []]
+        params.append(("offset", view.next_offset))
+        if limit != TIMELINE_PAGE:
+            params.append(("limit", limit))
+        view.more_query = urlencode(params)
     view.verbatims, view.domains = verbatims, domains
     return view
