@@ -61,6 +61,12 @@ def demo(
     with progress_bars() as progress:
         summary = build_demo(ws, customers=customers, seed=seed, progress=progress)
     console.print(summary.describe())
+    # the hub's 360 pages and the profile counts read resolved identities
+    from parcours.identity import resolve
+
+    with progress_bars() as progress:
+        for tenant in ws.tenants():
+            console.print(resolve(ws, tenant, progress=progress).describe())
     from parcours.web.demo_users import print_demo_users
 
     print_demo_users(ws, console)

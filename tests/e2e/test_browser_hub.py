@@ -98,6 +98,7 @@ def open_as(browser, hub, requests_seen, name: str, viewport=(1280, 900)):
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                               base_url=url)
     ctx.on("request", requests_seen.record)
+    ctx.on("console", requests_seen.console)
     page = ctx.new_page()
     page.goto("/login")
     page.fill("input[name=user]", name)
@@ -219,6 +220,14 @@ def test_advisor_360_event_count_equals_sql(browser, hub, requests_seen, tenant)
         for r in page.locator("#channel-counts tr").all()
     }
     assert sum(per_channel.values()) == expected
+    # the REST API's 360 (identity's serving store) agrees with the page (the lake)
+    import httpx
+
+    api = httpx.get(f"{hub[2]}/api/v1/tenants/{tenant}/customers/{key}",
+                    headers={"Authorization": f"Bearer {hub[1][f'advisor-{tenant}'].token}"}, timeout=60)
+    assert api.status_code == 200, api.text
+    assert api.json()["profile"]["events"] == expected
+    assert api.json()["profile_id"] == page.locator("#profile-id").inner_text().strip()
     t = visit(page, f"/t/{tenant}/customers/{key}", f"customer-{tenant}")
     assert t["now"] < MAX_RENDER_MS, t
     from parcours.privacy import audit
@@ -315,9 +324,33 @@ def test_journey_pages_show_the_planted_patterns(browser, hub, requests_seen):
 
 def test_phone_layout_is_readable(browser, hub, requests_seen):
     ctx, page = open_as(browser, hub, requests_seen, "manager-energie", viewport=(390, 844))
-    visit(page, "/t/energie/overview", "overview-phone", warm=False)
+    visit(page, "/t/energie/overview", "overview-phone")
     # nothing wider than the screen: no horizontal scrolling of the page itself
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    ctx.close()
+
+
+def test_tenant_switch_and_sign_out(browser, hub, requests_seen):
+    ctx, page = open_as(browser, hub, requests_seen, "admin")
+    visit(page, "/t/energie/sources", warm=False)
+    page.select_option("#tenant-switch", "fidelite")
+    page.wait_for_url("**/t/fidelite/sources")
+    assert "fidelite" in page.locator("h1").inner_text()
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    page.goto("/t/fidelite/overview")
+    assert "/login" in page.url  # the session is gone
+    ctx.close()
+
+
+def test_api_docs_render_offline(browser, hub, requests_seen):
+    ctx = browser.new_context(base_url=hub[2])
+    ctx.on("request", requests_seen.record)
+    page = ctx.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "parcours" in page.locator(".swagger-ui .info .title").inner_text()
+    screenshot(page, "api-docs")
     ctx.close()
 
 
@@ -326,4 +359,6 @@ def test_no_request_left_the_loopback_address(requests_seen):
     assert len(requests_seen.urls) > 20
     assert any(u.endswith("/assets/plotly.min.js") for u in requests_seen.urls)
     assert requests_seen.foreign() == []
+    # refused pages (403) log their status; nothing else may complain (CSP, scripts)
+    assert [e for e in requests_seen.errors if "403" not in e and "Forbidden" not in e] == []
     write_timings(TIMINGS)

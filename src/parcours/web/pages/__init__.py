@@ -8,7 +8,7 @@ loads comes from another host.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -21,6 +21,14 @@ def install(app: FastAPI) -> None:
     from parcours.web.pages import assets, base, customers, overview, signin, sources
 
     assets.install(app)
+
+    @app.middleware("http")
+    async def _page_headers(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        if base.is_page_request(request):
+            for name, value in base.SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response
 
     for module in (signin, overview, sources, customers):
         app.include_router(module.router)
