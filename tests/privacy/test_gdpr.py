@@ -48,20 +48,25 @@ def world(workspace):
         ("m5", "identify", "CUST-0003", None, '{"email":"family@maison.fr","phone":"+33655556666"}', None),
     ]))
     ws.write("energie", "verbatims", pa.table({
-        "verbatim_id": ["V1", "V2"], "channel": ["complaint", "complaint"],
-        "user_id": ["CUST-0001", "CUST-0002"], "ts": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
-        "text": ["Zoé Vasseur, joignable au 06 11 11 22 22", "Rappelez Marc au +33633334444"],
+        "verbatim_id": ["V1", "V2", "V3"], "channel": ["complaint", "complaint", "advisor"],
+        "user_id": ["CUST-0001", "CUST-0002", "CUST-0002"],
+        "author": [None, None, "ADV-0077"],
+        "ts": pa.array([T0, T0, T0], pa.timestamp("us", tz="UTC")),
+        "text": ["Zoé Vasseur, joignable au 06 11 11 22 22", "Rappelez Marc au +33633334444", "Appel"],
     }))
     # the identity helper's map (written per zone, as parcours.identity does): the device
     # belongs to CUST-0001's profile; the family email is shared
-    ids = ["CUST-0001", "anon-aaaa-1111", "dev-zzzz-9999", "CUST-0002", "family@maison.fr"]
+    # (the advisor's id linked to prof-1 is a resolution mistake erasure must not follow:
+    # the advisor also wrote about CUST-0002)
+    ids = ["CUST-0001", "anon-aaaa-1111", "dev-zzzz-9999", "CUST-0002", "family@maison.fr", "ADV-0077"]
     secret = ws.keys.get("energie")
     for zone, values in (("raw", ids), ("analytics", [pseudonym(secret, v) for v in ids])):
         ws.lake.overwrite("energie", zone, "identity_map", pa.table({
             "identifier": values,
-            "id_type": ["customer_number", "anonymous_id", "device_id", "customer_number", "email"],
-            "profile_id": ["prof-1", "prof-1", "prof-1", "prof-2", "prof-1"],
-            "status": ["linked", "linked", "linked", "linked", "shared"],
+            "id_type": ["customer_number", "anonymous_id", "device_id", "customer_number", "email",
+                        "social_handle"],
+            "profile_id": ["prof-1", "prof-1", "prof-1", "prof-2", "prof-1", "prof-1"],
+            "status": ["linked", "linked", "linked", "linked", "shared", "linked"],
         }))
     ws.write("fidelite", "customers", pa.table({"customer_number": ["CUST-0001"], "email": ["other@tenant.fr"]}))
     # a spool segment not loaded yet: one batch with an event of each of two customers
@@ -83,8 +88,8 @@ def test_export(world):
     doc = export_subject(world, "energie", "CUST-0001")
     counts = {t: v["count"] for t, v in doc["tables"].items()}
     # events: m1 (user), m2 (its anonymous id), m3 (the device of its profile);
-    # identity_map: its 3 linked identifiers and the shared email seen with its profile
-    assert counts == {"customers": 1, "events": 3, "verbatims": 1, "identity_map": 4}
+    # identity_map: its linked identifiers and the shared email seen with its profile
+    assert counts == {"customers": 1, "events": 3, "verbatims": 1, "identity_map": 5}
     ids = {(i["type"], i["value"]) for i in doc["identifiers"]}
     assert {("device_id", "dev-zzzz-9999"), ("email", "family@maison.fr"), ("phone", "+33611112222")} <= ids
     assert doc["profiles"] == ["prof-1"]
@@ -101,9 +106,9 @@ def test_erase_everywhere(world):
     report = erase_subject(ws, "energie", "CUST-0001")
     removed = {(t.zone, t.table): t.rows_removed for t in report.tables}
     assert removed == {
-        ("raw", "customers"): 1, ("raw", "events"): 3, ("raw", "verbatims"): 1, ("raw", "identity_map"): 4,
+        ("raw", "customers"): 1, ("raw", "events"): 3, ("raw", "verbatims"): 1, ("raw", "identity_map"): 5,
         ("analytics", "customers"): 1, ("analytics", "events"): 3, ("analytics", "verbatims"): 1,
-        ("analytics", "identity_map"): 4,
+        ("analytics", "identity_map"): 5,
     }
     assert all(t.files_vacuumed >= 1 for t in report.tables)
     assert report.spool_segments_rewritten == 1 and report.spool_records_removed == 1
@@ -127,6 +132,8 @@ def test_erase_everywhere(world):
     meta, body = spool.decode_record(seg)
     assert [e["userId"] for e in json.loads(body)["batch"]] == ["CUST-0002"]
     assert "CUST-0002,ok" in (ws.path / "notes.csv").read_text()
+    # the advisor's note about another customer stays
+    assert sorted(r["verbatim_id"] for r in ws.lake.read("energie", "raw", "verbatims").to_pylist()) == ["V2", "V3"]
     report_file = ws.path / "gdpr" / "energie" / f"erasure-{report.erasure_id}.json"
     assert json.loads(report_file.read_text())["rows_removed"] == report.rows_removed
     # a second erasure finds nothing left

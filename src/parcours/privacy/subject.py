@@ -193,6 +193,13 @@ def _shared(ws: Workspace, tenant: str, subject: Subject) -> set[str]:
             mine = pc.is_in(user, value_set=pa.array(sorted(keys), pa.string()))
             others = rows.filter(pc.and_(pc.is_valid(user), pc.invert(mine)))
             shared |= set(others.column(column).to_pylist())
+    # an author seen on other customers' texts (an advisor's id, a shared account)
+    rows = _rows(ws, tenant, "verbatims", "author", values)
+    if rows.num_rows:
+        user = rows.column("user_id")
+        mine = pc.is_in(user, value_set=pa.array(sorted(keys), pa.string()))
+        others = rows.filter(pc.and_(pc.is_valid(user), pc.invert(mine)))
+        shared |= set(others.column("author").to_pylist())
     if ws.lake.exists(tenant, "raw", "identity_map"):
         rows = _rows(ws, tenant, "identity_map", "identifier", values)
         if rows.num_rows and "status" in rows.column_names:
