@@ -20,6 +20,8 @@ from parcours.cli_support import (
 )
 from parcours.collect import cli as collect_cli
 from parcours.errors import ParcoursError
+from parcours.identity import cli as identity_cli
+from parcours.privacy import cli as privacy_cli
 
 app = typer.Typer(
     name="parcours",
@@ -59,6 +61,12 @@ def demo(
     with progress_bars() as progress:
         summary = build_demo(ws, customers=customers, seed=seed, progress=progress)
     console.print(summary.describe())
+    # the hub's 360 pages and the profile counts read resolved identities
+    from parcours.identity import resolve
+
+    with progress_bars() as progress:
+        for tenant in ws.tenants():
+            console.print(resolve(ws, tenant, progress=progress).describe())
     from parcours.web.demo_users import print_demo_users
 
     print_demo_users(ws, console)
@@ -91,23 +99,44 @@ def sql(
     from parcours.engine.sql import run_sql
 
     ws = open_ws(workspace)
+    who = privacy_cli.sql_principal(ws, tenant, zone)  # operator, or $PARCOURS_TOKEN's user
     ws.require_tenant(tenant)
     result = run_sql(ws.lake, tenant, zone, query, limit=limit)
+    if zone == "raw":  # nominative reads are audited, the operator's too
+        from parcours.privacy import audit
+
+        audit.record(ws, who, "sql_raw", detail={"query": query, "rows": result.num_rows}, tenant=tenant)
     print_rows(result.to_pylist(), as_json)
 
 
-def _serve(ws: object, port: int | None = None, host: str | None = None, workers: int | None = None) -> None:
-    import os
-
-    import uvicorn
-
-    from parcours.collect.server import WORKSPACE_ENV, build_app
+def _serve(ws: object, port: int | None = None, host: str | None = None, workers: int | None = None,
+           load: bool = False) -> None:
+    import subprocess
 
     settings = ws.settings  # type: ignore[attr-defined]
     host = host or settings.serve.host
     port = port or settings.serve.port
     workers = workers or settings.serve.workers
     console.print(f"serving parcours on http://{host}:{port}  (Ctrl+C to stop)")
+    loader = None
+    if load:  # a separate process, so loading never competes with the collector for the GIL
+        loader = subprocess.Popen([sys.executable, "-m", "parcours.cli", "load", "--watch",
+                                   "--exit-with-parent", "-w", str(ws.path)], stdout=subprocess.DEVNULL)  # type: ignore[attr-defined]
+    try:
+        _run_uvicorn(ws, host, port, workers)
+    finally:
+        if loader is not None:
+            loader.terminate()
+            loader.wait(timeout=60)
+
+
+def _run_uvicorn(ws: object, host: str, port: int, workers: int) -> None:
+    import os
+
+    import uvicorn
+
+    from parcours.collect.server import WORKSPACE_ENV, build_app
+
     if workers > 1:  # each worker process builds the app (and its own spool segment)
         os.environ[WORKSPACE_ENV] = str(ws.path)  # type: ignore[attr-defined]
         uvicorn.run("parcours.collect.server:app_from_env", factory=True, host=host, port=port,
@@ -122,12 +151,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings: 1).")] = None,
+    load: Annotated[bool, typer.Option("--load/--no-load", help="Also run `parcours load --watch` beside the server.")] = False,
 ) -> None:
     """Serve the collector, the REST API and the data hub."""
-    _serve(open_ws(workspace), port=port, host=host, workers=workers)
+    _serve(open_ws(workspace), port=port, host=host, workers=workers, load=load)
 
 
 collect_cli.register(app)
+privacy_cli.register(app)
+identity_cli.register(app)
 
 
 def main() -> None:

@@ -112,8 +112,11 @@ class Workspace:
         self.require_tenant(tenant)
         s = spec(name)
         data = conform(s, data)
+        # the copy first: if the secret cannot be read (sealed, no master key), nothing is
+        # written and the zones stay in step
+        pseudo = analytics_copy(self, tenant, s, data)
         self.lake.append(tenant, "raw", name, data, spec_=s)
-        self.lake.append(tenant, "analytics", name, analytics_copy(self, tenant, s, data), spec_=s)
+        self.lake.append(tenant, "analytics", name, pseudo, spec_=s)
         after_write(self, tenant, s, data)
         return data.num_rows
 
@@ -127,6 +130,16 @@ class Workspace:
 
             raise InvalidNameError(f"invalid zone {zone!r}", kind="zone")
         return run_sql(self.lake, tenant, zone, query)
+
+    def customer(self, tenant: str, key: str, **options: Any) -> Any:
+        """The 360° view of the customer behind ``key`` (any identifier or a profile id).
+
+        Options: ``zone`` ("raw", nominative and audited, or "analytics"), ``channel``,
+        ``page``, ``page_size`` — see :func:`parcours.identity.view.customer`.
+        """
+        from parcours.identity.view import customer
+
+        return customer(self, tenant, key, **options)
 
     def close(self) -> None:
         if self._engine is not None:

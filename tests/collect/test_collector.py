@@ -69,6 +69,9 @@ def test_limits_gzip_and_methods(harness):
     assert r.status_code == 400 and r.json()["error"]["rejected"][0]["reason"].startswith("event larger")
     huge = {"batch": [ev(f"h{i}", properties={"s": "y" * 20_000}) for i in range(30)]}
     assert harness.post("/v1/batch", auth=(key, ""), json=huge).status_code == 413
+    r = harness.post("/v1/batch", auth=(key, ""), json={"batch": [ev("i" * 2000), ev("n", userId=2**70)]})
+    reasons = [x["reason"] for x in r.json()["error"]["rejected"]]
+    assert "length <= 1024" in reasons[0] and "messageId" in reasons[0] and "userId" in reasons[1]
     body = gzip.compress(json.dumps({"batch": [ev("gz1"), ev("gz2")]}).encode())
     r = harness.post("/v1/batch", auth=(key, ""), content=body, headers={"content-encoding": "gzip"})
     assert r.status_code == 200 and r.json() == {"success": True}

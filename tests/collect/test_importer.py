@@ -195,3 +195,20 @@ def test_mapping_errors_are_clear(tmp_path):
         Mapping.from_dict({"table": "quarantine", "columns": {"a": "b"}})
     with pytest.raises(MappingError, match="exactly one of"):
         Mapping.from_dict({"table": "weather", "columns": {"region": {"column": "a", "value": 1}}})
+
+
+def test_large_csv_reports_progress_in_bytes(workspace, tmp_path, monkeypatch):
+    from parcours.collect import importer
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 500)  # several chunks from a small file
+    f = tmp_path / "weather.csv"
+    f.write_text("region,date,t\n" + "".join(f"R{i % 7},2026-01-{1 + i % 28:02d},{i % 30}.5\n" for i in range(2000)))
+    m = Mapping.from_dict({"table": "weather", "columns": {"region": "region", "date": "date", "temp_mean_c": "t"}})
+    calls: list[tuple[str, int, int]] = []
+    r = import_file(workspace, "energie", f, source="meteo", mapping=m, progress=lambda *a: calls.append(a))
+    size = f.stat().st_size
+    assert len(calls) >= 4 and all(c[0] == f"import {f.name}" and c[2] == size for c in calls)
+    done = [c[1] for c in calls]
+    assert done == sorted(done) and done[-1] == size
+    # the key (region, date) repeats every 28 rows (7 divides 28): 28 distinct rows
+    assert (r.rows_read, r.written, r.duplicates) == (2000, 28, 1972)

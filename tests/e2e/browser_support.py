@@ -80,9 +80,15 @@ class RequestLog:
     """Every URL any page of the browser context asked for."""
 
     urls: list[str] = field(default_factory=list)
+    #: console errors of every page (a Content-Security-Policy violation lands here)
+    errors: list[str] = field(default_factory=list)
 
     def record(self, request: object) -> None:
         self.urls.append(request.url)  # type: ignore[attr-defined]
+
+    def console(self, message: object) -> None:
+        if message.type == "error":  # type: ignore[attr-defined]
+            self.errors.append(message.text)  # type: ignore[attr-defined]
 
     def foreign(self) -> list[str]:
         """Requests whose host is not the loopback address (data: and blob: are local)."""
@@ -97,13 +103,17 @@ class RequestLog:
 
 
 def screenshot(page: object, name: str) -> Path:
-    """Save a full-page screenshot as a test artefact and copy it for the user guide."""
+    """Save a full-page screenshot as a test artefact, and the first screen of the page
+    (smaller) as docs/img/hub-<name>.png for the user guide when
+    PARCOURS_DOCS_SCREENSHOTS=1 (off by default: a test run leaves tracked files alone)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    if os.environ.get("PARCOURS_DOCS_SCREENSHOTS", "1") == "1" and DOCS_IMG.parent.is_dir():
+    if os.environ.get("PARCOURS_DOCS_SCREENSHOTS", "0") == "1" and DOCS_IMG.parent.is_dir():
         DOCS_IMG.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS_IMG / f"hub-{name}.png")
+        first = ARTIFACTS / f"{name}-screen.png"
+        page.screenshot(path=str(first), full_page=False)  # type: ignore[attr-defined]
+        shutil.copyfile(first, DOCS_IMG / f"hub-{name}.png")
     return path
 
 

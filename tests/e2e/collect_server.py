@@ -32,8 +32,9 @@ class Server:
     """``parcours serve`` on a loopback port."""
 
     def __init__(self, workspace: Path, port: int | None = None, workers: int = 1,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.workspace = workspace
+        self.args = args
         self.port = port or free_port()
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
@@ -46,7 +47,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "parcours.cli", "serve", "-w", str(self.workspace),
-             "--port", str(self.port), "--workers", str(self.workers)],
+             "--port", str(self.port), "--workers", str(self.workers), *self.args],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,
         )

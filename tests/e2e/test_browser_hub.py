@@ -43,11 +43,36 @@ def hub(demo_ws, tmp_path_factory):
     path: Path = tmp_path_factory.mktemp("hub") / "ws"
     shutil.copytree(demo_ws.path, path)
     ws = parcours.open(path)
+    if not ws.lake.exists("energie", "raw", "identity_map"):  # the 360 reads resolved profiles
+        from parcours.identity import resolve
+
+        for tenant in ws.tenants():
+            resolve(ws, tenant)
     users = {u.name: u for u in create_demo_users(ws)}
+    _quarantine_two_events(ws)
     server = HubServer(path).start()
     yield ws, users, server.url
     server.stop()
     ws.close()
+
+
+REPLAYABLE_ID = "hub-replay-0001"
+
+
+def _quarantine_two_events(ws) -> None:
+    """One quarantined event that passes once replayed, one that never will."""
+    import datetime as dt
+    import json
+
+    from parcours.collect import quarantine
+
+    buf = quarantine.QuarantineBuffer()
+    now = dt.datetime.now(dt.UTC)
+    good = {"type": "track", "event": "hub_replayed", "userId": "C-replay", "messageId": REPLAYABLE_ID,
+            "timestamp": "2025-06-01T10:00:00Z", "context": {"channel": "web"}}
+    buf.add("hub-q-good", now, "http", "events", "sink was down (test)", json.dumps(good))
+    buf.add("hub-q-bad", now, "http", "events", "not JSON", "{this is not json")
+    assert quarantine.write(ws, "energie", buf) == 2
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +98,7 @@ def open_as(browser, hub, requests_seen, name: str, viewport=(1280, 900)):
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                               base_url=url)
     ctx.on("request", requests_seen.record)
+    ctx.on("console", requests_seen.console)
     page = ctx.new_page()
     page.goto("/login")
     page.fill("input[name=user]", name)
@@ -128,6 +154,16 @@ def test_sources_page_creates_and_revokes_a_write_key(browser, hub, requests_see
     total = int(page.locator("#quarantine-total").inner_text())
     assert total == (ws.lake.info("energie", "raw", "quarantine").rows
                      if ws.lake.exists("energie", "raw", "quarantine") else 0)
+    assert total >= 2
+    reasons = page.locator("#quarantine-reasons").inner_text()
+    assert "not JSON" in reasons
+    page.click("#replay")
+    page.wait_for_load_state("load")
+    assert "1 passed" in page.locator("#replay-result").inner_text()
+    assert int(page.locator("#quarantine-total").inner_text()) == total - 1
+    replayed = ws.sql("energie", f"select count(*) n from events where message_id = '{REPLAYABLE_ID}'",
+                      zone="raw").column("n")[0].as_py()
+    assert replayed == 1
     page.fill("input[name=channel]", "web")
     page.click("text=Create a write key")
     key = page.locator("#new-key").inner_text().strip()
@@ -154,6 +190,67 @@ def test_each_role_opens_every_page_of_its_menu(browser, hub, requests_seen, use
     ctx.close()
 
 
+PROFILE_EVENTS_SQL = """
+with m as (select identifier, id_type, profile_id from identity_map where status = 'linked'),
+e as (
+  select coalesce(m1.profile_id, m2.profile_id, m3.profile_id) as pid from events ev
+  left join m m1 on ev.user_id = m1.identifier and m1.id_type = 'user_id'
+  left join m m2 on ev.anonymous_id = m2.identifier and m2.id_type = 'anonymous_id'
+  left join m m3 on ev.previous_id = m3.identifier and m3.id_type = 'user_id')
+select count(*) as n from e where pid = (select profile_id from m where identifier = '{key}' limit 1)
+"""
+
+
+@pytest.mark.parametrize("tenant", ["energie", "fidelite"])
+def test_advisor_360_event_count_equals_sql(browser, hub, requests_seen, tenant):
+    ws, _, _ = hub
+    key = ws.sql(tenant, "select user_id from events where user_id is not null "
+                 "group by user_id order by count(*) desc, user_id limit 1", zone="raw").column(0)[0].as_py()
+    ctx, page = open_as(browser, hub, requests_seen, f"advisor-{tenant}")
+    visit(page, f"/t/{tenant}/customers", warm=False)
+    page.fill("input[name=q]", key)
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/t/{tenant}/customers/{key}")
+    expected = ws.sql(tenant, PROFILE_EVENTS_SQL.format(key=key), zone="raw").column("n")[0].as_py()
+    assert expected > 10
+    assert kpi(page, "kpi-customer-events") == expected
+    per_channel = {
+        r.get_attribute("data-channel"): int(r.locator("[data-count]").get_attribute("data-count"))
+        for r in page.locator("#channel-counts tr").all()
+    }
+    assert sum(per_channel.values()) == expected
+    # the REST API's 360 (identity's serving store) agrees with the page (the lake)
+    import httpx
+
+    api = httpx.get(f"{hub[2]}/api/v1/tenants/{tenant}/customers/{key}",
+                    headers={"Authorization": f"Bearer {hub[1][f'advisor-{tenant}'].token}"}, timeout=60)
+    assert api.status_code == 200, api.text
+    assert api.json()["profile"]["events"] == expected
+    assert api.json()["profile_id"] == page.locator("#profile-id").inner_text().strip()
+    t = visit(page, f"/t/{tenant}/customers/{key}", f"customer-{tenant}")
+    assert t["now"] < MAX_RENDER_MS, t
+    from parcours.privacy import audit
+
+    assert any(a["action"] == "view_360" and a["user"] == f"advisor-{tenant}" for a in audit.read(ws, tenant))
+    ctx.close()
+
+
+def test_data_scientist_360_is_pseudonymized(browser, hub, requests_seen):
+    ws, _, _ = hub
+    raw = ws.sql("energie", "select customer_number, email from customers order by customer_number limit 1",
+                 zone="raw").to_pylist()[0]
+    from parcours.privacy.pseudonymize import pseudonym
+
+    px = pseudonym(ws.keys.get("energie"), raw["customer_number"])
+    ctx, page = open_as(browser, hub, requests_seen, "data-scientist-energie")
+    visit(page, f"/t/energie/customers/{px}", "customer-pseudonymized", warm=False)
+    html = page.content()
+    assert "Pseudonymized view" in html
+    assert raw["customer_number"] not in html and raw["email"] not in html
+    ctx.close()
+
+
 def test_manager_cannot_open_a_customer_360(browser, hub, requests_seen):
     ws, _, _ = hub
     key = ws.sql("energie", "select customer_number from customers limit 1", zone="raw").column(0)[0].as_py()
@@ -166,11 +263,94 @@ def test_manager_cannot_open_a_customer_360(browser, hub, requests_seen):
     ctx.close()
 
 
+def _truth(ws) -> dict:
+    import json
+
+    return json.loads((ws.path / "demo" / "truth.json").read_text(encoding="utf-8"))
+
+
+def test_funnel_built_in_the_page_equals_the_api(browser, hub, requests_seen):
+    pytest.importorskip("parcours.journeys")
+    import httpx
+
+    ws, users, url = hub
+    churn = _truth(ws)["energie"]["churn"]
+    steps = [*churn["sequence"], churn["target"]]
+    ctx, page = open_as(browser, hub, requests_seen, "manager-energie")
+    visit(page, "/t/energie/journeys/funnel", warm=False)
+    while page.locator("input[name=step]").count() < len(steps):
+        page.click("button[name=add]")
+        page.wait_for_load_state("load")
+    for i, step in enumerate(steps, start=1):
+        page.fill(f"input[data-step='{i}']", step)
+    page.fill("input[name=window_days]", "30")
+    page.click("#run-funnel")
+    page.wait_for_selector("html[data-charts=drawn]")
+    shown = [int(c.get_attribute("data-reached")) for c in page.locator("#funnel-steps [data-reached]").all()]
+    api = httpx.get(
+        url + "/api/v1/tenants/energie/journeys/funnel",
+        params=[*(("steps", s) for s in steps), ("window", "30d")],
+        headers={"Authorization": f"Bearer {users['manager-energie'].token}"}, timeout=60,
+    )
+    assert api.status_code == 200, api.text
+    body = api.json()
+    rows = body["steps"] if isinstance(body, dict) else body
+    assert shown == [int(r.get("profiles", r.get("reached"))) for r in rows]
+    assert shown[0] > shown[-1] > 0
+    timing = visit(page, page.url.replace(url, ""), "funnel")
+    assert timing["now"] < MAX_RENDER_MS, timing
+    ctx.close()
+
+
+def test_journey_pages_show_the_planted_patterns(browser, hub, requests_seen):
+    pytest.importorskip("parcours.journeys")
+    ws, _, _ = hub
+    churn = _truth(ws)["energie"]["churn"]
+    ctx, page = open_as(browser, hub, requests_seen, "data-scientist-energie")
+    visit(page, f"/t/energie/journeys/paths?event={churn['sequence'][0]}&steps=3", "paths")
+    assert page.locator("#chart-sankey .main-svg").count() > 0
+    assert page.locator("#paths tbody tr").count() > 0
+    visit(page, f"/t/energie/journeys/precursors?target={churn['target']}&lookback_days=30", "precursors")
+    top3 = " ".join(r.inner_text() for r in page.locator("#precursors tbody tr").all()[:3])
+    assert any(step in top3 for step in churn["sequence"]), top3
+    visit(page, "/t/energie/journeys/channels", "channels")
+    assert page.locator("#channel-matrix tbody tr").count() >= 3
+    visit(page, "/t/energie/journeys/retention", "retention")
+    assert page.locator("#retention tbody tr").count() >= 3
+    for name in ("paths", "precursors", "channels", "retention"):
+        assert TIMINGS[name]["now"] < MAX_RENDER_MS, (name, TIMINGS[name])
+    ctx.close()
+
+
 def test_phone_layout_is_readable(browser, hub, requests_seen):
     ctx, page = open_as(browser, hub, requests_seen, "manager-energie", viewport=(390, 844))
-    visit(page, "/t/energie/overview", "overview-phone", warm=False)
+    visit(page, "/t/energie/overview", "overview-phone")
     # nothing wider than the screen: no horizontal scrolling of the page itself
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    ctx.close()
+
+
+def test_tenant_switch_and_sign_out(browser, hub, requests_seen):
+    ctx, page = open_as(browser, hub, requests_seen, "admin")
+    visit(page, "/t/energie/sources", warm=False)
+    page.select_option("#tenant-switch", "fidelite")
+    page.wait_for_url("**/t/fidelite/sources")
+    assert "fidelite" in page.locator("h1").inner_text()
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    page.goto("/t/fidelite/overview")
+    assert "/login" in page.url  # the session is gone
+    ctx.close()
+
+
+def test_api_docs_render_offline(browser, hub, requests_seen):
+    ctx = browser.new_context(base_url=hub[2])
+    ctx.on("request", requests_seen.record)
+    page = ctx.new_page()
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "parcours" in page.locator(".swagger-ui .info .title").inner_text()
+    screenshot(page, "api-docs")
     ctx.close()
 
 
@@ -179,4 +359,6 @@ def test_no_request_left_the_loopback_address(requests_seen):
     assert len(requests_seen.urls) > 20
     assert any(u.endswith("/assets/plotly.min.js") for u in requests_seen.urls)
     assert requests_seen.foreign() == []
+    # refused pages (403) log their status; nothing else may complain (CSP, scripts)
+    assert [e for e in requests_seen.errors if "403" not in e and "Forbidden" not in e] == []
     write_timings(TIMINGS)

@@ -60,3 +60,24 @@ def test_events_with_profiles(resolved):
     # the tablet's anonymous page view belongs to nobody
     anon_tablet = [e for e in ev if e["anonymous_id"] == "a-household-tablet" and not e["user_id"]]
     assert len(anon_tablet) == 1 and anon_tablet[0]["profile_id"] is None
+
+
+def test_profile_traits_and_attributes(resolved):
+    import json
+
+    ws, _ = resolved
+    linked, _ = _profile_sets(ws)
+    by_ident = {i: pid for pid, ids in linked.items() for i in ids}
+    profiles = {r["profile_id"]: r for r in ws.lake.read("energie", "raw", "profiles").to_pylist()}
+    bruno = profiles[by_ident[("user_id", "C002")]]
+    traits = json.loads(bruno["traits"])
+    # CRM wins over identify traits; identify fills what the CRM lacks
+    assert traits["firstName"] == "Bruno" and traits["lastName"] == "Petit"
+    assert traits["phone"] == "+33 6 11 22 33 44"
+    anne = profiles[by_ident[("user_id", "C001")]]
+    a = json.loads(anne["attributes"])
+    assert a["events"] == anne["events"] == 4
+    assert a["events_per_channel"] == {"web": 4}
+    assert a["last_seen"].startswith("2025-03-01T09:10")
+    ana = {r["profile_id"]: r for r in ws.lake.read("energie", "analytics", "profiles").to_pylist()}
+    assert json.loads(ana[anne["profile_id"]]["traits"])["email"].startswith("px")

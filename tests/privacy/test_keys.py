@@ -71,3 +71,20 @@ def test_rotation_rebuilds_analytics_with_new_pseudonyms(workspace):
     workspace.write("energie", "customers", pa.table({"customer_number": ["C3"]}))
     assert pseudonym(new, "C3") in workspace.lake.read("energie", "analytics", "customers").column(
         "customer_number").to_pylist()
+
+
+def test_workspace_seals_with_the_master_key_from_settings(tmp_path, monkeypatch):
+    import parcours
+
+    monkeypatch.setenv("PARCOURS_MASTER_KEY", "a master passphrase for tests")
+    ws = parcours.init(tmp_path / "ws")
+    ws.create_tenant("energie")
+    assert ws.keys.is_sealed("energie")
+    ws.write("energie", "customers", pa.table({"customer_number": ["C1"]}))
+    got = ws.lake.read("energie", "analytics", "customers").column("customer_number")[0].as_py()
+    assert got == pseudonym(ws.keys.get("energie"), "C1")
+    monkeypatch.delenv("PARCOURS_MASTER_KEY")
+    cold = parcours.open(tmp_path / "ws")
+    with pytest.raises(KeyCustodyError):
+        cold.write("energie", "customers", pa.table({"customer_number": ["C2"]}))
+    assert cold.lake.read("energie", "raw", "customers").num_rows == 1  # nothing half-written

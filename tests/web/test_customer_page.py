@@ -75,13 +75,13 @@ def test_data_scientist_reads_pseudonyms_only(resolved):
     from parcours.privacy.pseudonymize import pseudonym
 
     c = client_as(ws, users["data-scientist-energie"])
-    assert c.get("/t/energie/customers/C1").status_code == 404  # raw keys are not in the zone
     px = pseudonym(ws.keys.get("energie"), "C1")
-    page = c.get(f"/t/energie/customers/{px}")
-    assert page.status_code == 200
-    assert shown_events(page.text) == 5
-    assert "C1@x.example" not in page.text and "DoeC1" not in page.text
-    assert "Pseudonymized view" in page.text
+    for key in (px, "C1"):  # a plain identifier is pseudonymized before the lookup
+        page = c.get(f"/t/energie/customers/{key}")
+        assert page.status_code == 200
+        assert shown_events(page.text) == 5
+        assert "C1@x.example" not in page.text and "DoeC1" not in page.text
+        assert px in page.text and "Pseudonymized view" in page.text
 
 
 def test_manager_cannot_open_a_360(resolved):
@@ -97,3 +97,16 @@ def test_unknown_key_says_so(resolved):
     c = client_as(ws, users["advisor-energie"])
     r = c.get("/t/energie/customers", params={"q": "nobody@nowhere.example"})
     assert r.status_code == 200 and "no customer with identifier" in r.text
+
+
+def test_timeline_pages_back_in_time(resolved):
+    ws, users = resolved
+    c = client_as(ws, users["advisor-energie"])
+    first = c.get("/t/energie/customers/C1", params={"limit": 2}).text
+    assert first.count('<li data-channel="') == 2 and "Older interactions" in first
+    assert 'href="?offset=2&amp;limit=2"' in first
+    last = c.get("/t/energie/customers/C1", params={"offset": 4, "limit": 2}).text
+    assert last.count('<li data-channel="') == 1 and "Older interactions" not in last
+    # newest first: the anonymous page view (day 4) opens the timeline, the first web visit ends it
+    assert first.index("tariffs") < first.index("identify")
+    assert "page_view" in last

@@ -59,7 +59,9 @@ def test_roles_and_tenants_are_enforced_on_pages(hub):
     assert r.status_code == 403 and "text/html" in r.headers["content-type"]
     assert client.get("/t/fidelite/overview").status_code == 404
     nav = client.get("/t/energie/overview").text
-    assert "/t/energie/sources" not in nav  # the manager's menu hides what they cannot open
+    assert "/t/energie/sources\"" not in nav.split("</nav>")[0]  # the menu hides what they cannot open
+    assert "missing timestamp" not in nav  # quarantine reasons can quote raw values
+    assert "2 rows wait in quarantine" in nav
 
 
 def test_sign_out_ends_the_session(hub):
@@ -102,3 +104,14 @@ def test_docs_and_assets_are_served_locally(hub):
     assert client.get("/assets/docs/swagger-ui.css").status_code == 200
     assert client.get("/assets/docs/../../etc/passwd").status_code == 404
     assert client.get("/openapi.json").json()["info"]["title"] == "parcours"
+
+
+def test_pages_carry_a_content_security_policy(hub):
+    client, users = hub
+    sign_in(client, users["admin-energie"])
+    r = client.get("/t/energie/overview")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "onchange=" not in r.text and "onclick=" not in r.text  # no inline script
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in client.get("/login").headers

@@ -69,6 +69,7 @@ def load(
     from_kafka: Annotated[bool, typer.Option("--from-kafka", help="Consume the Kafka topic instead of the spool.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Keep loading (micro-batches by size or age).")] = False,
     max_seconds: Annotated[float | None, typer.Option(help="Kafka: stop after this long idle.")] = None,
+    exit_with_parent: Annotated[bool, typer.Option("--exit-with-parent", hidden=True)] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Move collected events into the lake now (dedupe, quarantine), then forget them."""
@@ -82,7 +83,7 @@ def load(
             result = load_kafka(ws, idle_seconds=max_seconds if max_seconds is not None else 5.0,
                                 forever=watch, progress=progress)
         elif watch:
-            result = loader.watch(ws, progress=progress)
+            result = loader.watch(ws, progress=progress, exit_with_parent=exit_with_parent)
         else:
             result = loader.load_spool(ws, progress=progress)
     if as_json:

@@ -134,6 +134,11 @@ class Collector:
                         return 413, _error("TooLarge", f"body larger than {limit} bytes", limit=limit), _CORS
                 except ValueError:
                     return 400, _error("BadRequest", "invalid Content-Length"), _CORS
+        wk = None
+        if header_key is not None:  # refuse unknown keys before reading or decoding anything
+            wk = self.keys.lookup(header_key)
+            if wk is None:
+                return 401, _error("Unauthorized", "unknown or revoked write key"), _CORS
         raw = await _read_body(receive, limit)
         if raw is None:
             return 413, _error("TooLarge", f"body larger than {limit} bytes", limit=limit), _CORS
@@ -159,9 +164,12 @@ class Collector:
             return 401, _error("Unauthorized", "a write key is required (Basic auth user name or writeKey)"), _CORS
         if header_key is not None and decoded.write_key and decoded.write_key != header_key:
             return 401, _error("Unauthorized", "the write keys of the header and of the body differ"), _CORS
-        wk = self.keys.lookup(key)
+        if wk is None:
+            wk = self.keys.lookup(key)
         if wk is None:
             return 401, _error("Unauthorized", "unknown or revoked write key"), _CORS
+        if decoded.total == 0 and decoded.fatal is None:
+            return 200, _OK, _CORS  # an empty batch: nothing to keep
         accepted = len(decoded.events)
         rejected = [r.to_dict() for r in decoded.rejections]
         fatal = decoded.fatal

@@ -249,7 +249,8 @@ def _dedupe_within(data: pa.Table, key: list[str]) -> pa.Table:
 
 def _log(ws: Workspace, r: ImportResult) -> None:
     ws.state_dir.mkdir(parents=True, exist_ok=True)
-    entry = {"at": dt.datetime.now(_UTC).isoformat(timespec="milliseconds"), **r.to_dict()}
+    entry = {"at": dt.datetime.now(_UTC).isoformat(timespec="milliseconds"), **r.to_dict(),
+             "rows": r.rows_read}
     with open(ws.state_dir / IMPORTS_LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
         fh.flush()

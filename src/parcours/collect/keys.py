@@ -7,6 +7,7 @@ tell keys apart in ``parcours keys list``; the key itself is shown once, at crea
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -90,7 +91,7 @@ class WriteKeyStore:
         found = self._by_hash.get(key_hash(key))
         return found if found is not None and found.active else None
 
-    def list(self, tenant: str | None = None) -> list[WriteKey]:
+    def list(self, tenant: str | None = None) -> builtins.list[WriteKey]:
         return [k for k in self._read() if tenant is None or k.tenant == tenant]
 
     def create(self, tenant: str, channel: str | None = None) -> str:
@@ -114,7 +115,7 @@ class WriteKeyStore:
                 return keys[i]
         raise NotFoundError(f"no active write key {key_id!r} for tenant {tenant!r}", tenant=tenant)
 
-    def rows(self, tenant: str | None = None) -> list[dict[str, Any]]:
+    def rows(self, tenant: str | None = None) -> builtins.list[dict[str, Any]]:
         """Keys for display (no hashes)."""
         return [
             {"key_id": k.key_id, "tenant": k.tenant, "channel": k.channel,

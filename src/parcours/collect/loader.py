@@ -46,54 +46,79 @@ _EVENTS_SCHEMA = pa.schema([f for f in spec("events").schema if f.name != "day"]
 
 
 class EventRows:
-    """Columns of events being built for one tenant."""
+    """Events being collected for one tenant; columns are built at the end, column by
+    column (list comprehensions and Arrow kernels rather than per-event appends)."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {n: [] for n in _EVENTS_SCHEMA.names}
+        self.events: list[Event] = []
+        self.runs: list[tuple[int, str, str | None, dt.datetime]] = []  # (end, tenant, channel, received)
         self.seen: set[str] = set()
         self.in_batch_duplicates = 0
 
     def __len__(self) -> int:
-        return len(self.cols["message_id"])
+        return len(self.events)
+
+    def add_many(self, events: list[Event], tenant: str, channel: str | None, received_at: dt.datetime) -> None:
+        seen, out = self.seen, self.events
+        add = seen.add
+        new = [ev for ev in events if ev.messageId not in seen and not add(ev.messageId)]  # type: ignore[arg-type]
+        self.in_batch_duplicates += len(events) - len(new)
+        out.extend(new)
+        self.runs.append((len(out), tenant, channel, received_at))
 
     def add(self, ev: Event, tenant: str, channel: str | None, received_at: dt.datetime) -> None:
-        mid = ev.messageId
-        assert mid is not None
-        if mid in self.seen:
-            self.in_batch_duplicates += 1
-            return
-        self.seen.add(mid)
-        c = self.cols
-        c["message_id"].append(mid)
-        c["tenant"].append(tenant)
-        c["type"].append(ev.type)
-        c["event"].append(event_name(ev))
-        c["channel"].append(channel_of(ev, channel))
-        c["user_id"].append(_sid(ev.userId))
-        c["anonymous_id"].append(_sid(ev.anonymousId))
-        c["previous_id"].append(_sid(ev.previousId))
-        c["group_id"].append(_sid(ev.groupId))
-        c["timestamp"].append(ev.timestamp or received_at)
-        c["received_at"].append(received_at)
-        c["properties"].append(_json(ev.properties))
-        c["traits"].append(_json(ev.traits))
-        c["context"].append(_json(ev.context))
+        self.add_many([ev], tenant, channel, received_at)
 
     def to_arrow(self) -> pa.Table:
-        return pa.Table.from_pydict(self.cols, schema=_EVENTS_SCHEMA)
+        evs = self.events
+        tenants: list[str] = []
+        defaults: list[str | None] = []
+        received: list[dt.datetime] = []
+        start = 0
+        for end, tenant, channel, rec in self.runs:
+            n = end - start
+            tenants += [tenant] * n
+            defaults += [channel] * n
+            received += [rec] * n
+            start = end
+        cols: dict[str, Any] = {
+            "message_id": [e.messageId for e in evs],
+            "tenant": tenants,
+            "type": [e.type for e in evs],
+            "event": [event_name(e) for e in evs],
+            "channel": [channel_of(e, d) for e, d in zip(evs, defaults, strict=True)],
+            "user_id": _ids([e.userId for e in evs]),
+            "anonymous_id": _ids([e.anonymousId for e in evs]),
+            "previous_id": _ids([e.previousId for e in evs]),
+            "group_id": _ids([e.groupId for e in evs]),
+            "timestamp": [e.timestamp or r for e, r in zip(evs, received, strict=True)],
+            "received_at": pa.array(received, pa.timestamp("us", tz="UTC")),
+            "properties": _json_column([bytes(e.properties) for e in evs]),
+            "traits": _json_column([bytes(e.traits) for e in evs]),
+            "context": _json_column([bytes(e.context) for e in evs]),
+        }
+        return pa.Table.from_pydict(cols, schema=_EVENTS_SCHEMA)
+
+
+def _ids(values: list[Any]) -> list[Any]:
+    if all(v is None or type(v) is str for v in values):
+        return [v or None for v in values]
+    return [_sid(v) for v in values]
+
+
+def _json_column(raw: list[bytes]) -> pa.Array:
+    """Raw JSON objects as a string column; absent (empty) and ``null`` become nulls."""
+    import pyarrow.compute as pc
+
+    arr = pa.array(raw, pa.binary()).cast(pa.string())  # the cast validates UTF-8
+    empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.equal(arr, "null"))
+    return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
 
 
 def _sid(value: str | int | None) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else str(value)
-
-
-def _json(raw: Any) -> str | None:
-    if not raw:
-        return None
-    text = bytes(raw).decode("utf-8")
-    return None if text == "null" else text
 
 
 @dataclass
@@ -179,8 +204,7 @@ class Batch:
         rows = self.events.get(tenant)
         if rows is None:
             rows = self.events[tenant] = EventRows()
-        for ev in d.events:
-            rows.add(ev, tenant, meta.channel, received)
+        rows.add_many(d.events, tenant, meta.channel, received)
         self.size += len(d.events)
         if d.rejections or d.fatal:
             buf = self.quarantine.setdefault(tenant, q.QuarantineBuffer())
@@ -275,7 +299,7 @@ def _commit(ws: Workspace, batch: Batch, done: list[SealedSegment], result: Load
             "duplicates": result.duplicates - before.duplicates,
             "quarantined": result.quarantined - before.quarantined,
             "segments": len(done), "seconds": round(time.perf_counter() - t0, 3),
-            "tenants": sorted(batch.events),
+            "tenants": sorted(set(batch.events) | set(batch.quarantine)),
         })
     done.clear()
 
@@ -308,17 +332,28 @@ def recent_loads(ws: Workspace, limit: int = 50, tenant: str | None = None) -> l
     return out
 
 
-def watch(ws: Workspace, stop: Any = None, progress: Progress | None = None) -> LoadResult:
-    """Load continuously: every ``collect.batch_max_seconds`` (or sooner when the spool
-    has a full batch), until ``stop`` (a threading.Event) is set."""
+def watch(ws: Workspace, stop: Any = None, progress: Progress | None = None,
+          exit_with_parent: bool = False) -> LoadResult:
+    """Load continuously: every ``collect.batch_max_seconds``, until ``stop`` (a
+    threading.Event) is set — or, with ``exit_with_parent``, until the process that
+    started this one is gone (``parcours serve --load``)."""
     total = LoadResult()
     interval = ws.settings.collect.batch_max_seconds
+    parent = os.getppid()
     while stop is None or not stop.is_set():
-        r = load_spool(ws, progress=progress)
+        try:
+            r = load_spool(ws, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - keep watching; the hub shows the failure
+            # nothing is lost: segments are only deleted after their batch is committed
+            record_load(ws, "spool", {"error": f"{type(exc).__name__}: {exc}"[:500], "records": 0,
+                                      "events": 0, "duplicates": 0, "quarantined": 0, "tenants": []})
+            r = LoadResult()
         total.events += r.events
         total.records += r.records
         total.quarantined += r.quarantined
         total.duplicates += r.duplicates
+        if exit_with_parent and os.getppid() != parent:
+            break
         if stop is not None:
             stop.wait(interval)
         else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -33,18 +33,23 @@ _MIN_TS = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _MAX_TS = dt.datetime(2101, 1, 1, tzinfo=_UTC)
 
 
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+_IntId = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
 class Event(msgspec.Struct, forbid_unknown_fields=False):
-    """One Segment call. Unknown fields (integrations, sentAt, _metadata…) are ignored."""
+    """One Segment call. Unknown fields (integrations, sentAt, _metadata…) are ignored.
+    Length and range limits are msgspec constraints (checked while decoding)."""
 
     type: str | None = None
-    messageId: str | None = None
-    userId: str | int | None = None
-    anonymousId: str | int | None = None
+    messageId: _Id | None = None
+    userId: _Id | _IntId | None = None
+    anonymousId: _Id | _IntId | None = None
     timestamp: dt.datetime | None = None
-    event: str | None = None
-    name: str | None = None
-    groupId: str | int | None = None
-    previousId: str | int | None = None
+    event: _Id | None = None
+    name: _Id | None = None
+    groupId: _Id | _IntId | None = None
+    previousId: _Id | _IntId | None = None
     # kept verbatim (msgspec.Raw); empty when absent (Raw cannot be Optional)
     properties: msgspec.Raw = msgspec.Raw(b"")
     traits: msgspec.Raw = msgspec.Raw(b"")
@@ -104,30 +109,6 @@ class Decoded:
         return len(self.events) + len(self.rejections)
 
 
-def _id_problem(name: str, value: str | int | None) -> str | None:
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            return f"{name} is an integer out of range"
-    elif isinstance(value, str):
-        if len(value) > MAX_ID_CHARS:
-            return f"{name} is longer than {MAX_ID_CHARS} characters"
-        if not value.isprintable() and not value.isascii():  # cheap pre-check
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return f"{name} is not valid Unicode"
-    return None
-
-
-def _object_problem(name: str, raw: msgspec.Raw) -> str | None:
-    if not raw:
-        return None
-    view = memoryview(raw)
-    if view[:1] == b"{" or view == b"null":
-        return None
-    return f"{name} must be a JSON object"
-
-
 def check(ev: Event, endpoint: str) -> str | None:
     """Semantic checks on a decoded event; returns the reason it is invalid, or None."""
     if endpoint != "batch":
@@ -140,37 +121,27 @@ def check(ev: Event, endpoint: str) -> str | None:
         return "type is required"
     if typ not in EVENT_TYPES:
         return f"unknown type {typ[:40]!r}: one of {', '.join(sorted(EVENT_TYPES))}"
-    mid = ev.messageId
-    if not mid:
+    if not ev.messageId:
         return "messageId is required"
-    for name, value in (("messageId", mid), ("userId", ev.userId), ("anonymousId", ev.anonymousId),
-                        ("groupId", ev.groupId), ("previousId", ev.previousId)):
-        if value is not None:
-            problem = _id_problem(name, value)
-            if problem:
-                return problem
-    if ev.userId in (None, "") and ev.anonymousId in (None, ""):
+    uid = ev.userId
+    if (uid is None or uid == "") and (ev.anonymousId is None or ev.anonymousId == ""):
         return "userId or anonymousId is required"
-    if typ == "track" and not ev.event:
+    if typ != "track":
+        if typ == "group" and ev.groupId in (None, ""):
+            return "groupId is required for group"
+        if typ == "alias" and (ev.previousId in (None, "") or uid in (None, "")):
+            return "previousId and userId are required for alias"
+    elif not ev.event:
         return "event is required for track"
-    if typ == "group" and ev.groupId in (None, ""):
-        return "groupId is required for group"
-    if typ == "alias" and (ev.previousId in (None, "") or ev.userId in (None, "")):
-        return "previousId and userId are required for alias"
-    for name in ("event", "name"):
-        value = getattr(ev, name)
-        if value is not None and len(value) > MAX_ID_CHARS:
-            return f"{name} is longer than {MAX_ID_CHARS} characters"
     ts = ev.timestamp
     if ts is not None:
         if ts.tzinfo is None:
             ts = ev.timestamp = ts.replace(tzinfo=_UTC)
         if not _MIN_TS <= ts < _MAX_TS:
             return "timestamp out of range (1970-2100)"
-    for name in ("properties", "traits", "context"):
-        problem = _object_problem(name, getattr(ev, name))
-        if problem:
-            return problem
+    for name, raw in (("properties", ev.properties), ("traits", ev.traits), ("context", ev.context)):
+        if raw and memoryview(raw)[:1] != b"{" and bytes(raw) != b"null":
+            return f"{name} must be a JSON object"
     return None
 
 
@@ -183,7 +154,7 @@ def _message_id_of(raw: bytes) -> str | None:
     return mid[:MAX_ID_CHARS] if isinstance(mid, str) else None
 
 
-def _reason(exc: msgspec.DecodeError) -> str:
+def _reason(exc: Exception) -> str:
     text = str(exc)
     return text.replace("$.", "") if text else "invalid event"
 
@@ -252,7 +223,7 @@ def decode(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024, keep_pa
     out.write_key = raw_batch.writeKey
     for i, raw in enumerate(raw_batch.batch):
         if len(raw) > max_event_bytes:
-            problem: str | None = f"event larger than {max_event_bytes} bytes"
+            problem = f"event larger than {max_event_bytes} bytes"
             mid = _message_id_of(raw)
         else:
             try:

@@ -12,8 +12,12 @@ from __future__ import annotations
 from parcours.identity.api import events_with_profiles, identity_map, profiles_of
 from parcours.identity.resolve import ResolveResult, resolve
 from parcours.identity.rules import IdentityRules
+from parcours.identity.view import Customer360, customer, find_profile
 
 __all__ = [
+    "Customer360",
+    "customer",
+    "find_profile",
     "IdentityRules",
     "ResolveResult",
     "events_with_profiles",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from parcours.workspace import Workspace
 
 #: Which identifier of an event names its person, in order of trust.
-EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
+EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "previous_id"))
 
 
 def identity_map(ws: Workspace, tenant: str, zone: str = "analytics") -> ir.Table:

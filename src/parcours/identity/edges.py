@@ -10,6 +10,7 @@ tenant's pseudonyms, so the graph holds no personal data.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import ibis
@@ -42,7 +43,11 @@ REFERENCE_SOURCES: dict[str, tuple[dict[str, str], str | None]] = {
     "verbatims": ({"user_id": "user_id", "author": "social_handle"}, "ts"),
 }
 
-EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "user_id"}
+#: Only these rows of a reference column carry the identifier (a verbatim's author is a
+#: social handle on social posts; on advisor notes it is the advisor).
+ONLY_WHEN = {("verbatims", "author"): lambda t: t.channel == "social"}
+
+EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "previous_id"}
 
 _NULLISH = ("", "null", "true", "false")
 
@@ -72,22 +77,44 @@ def _occ(
     ).filter(ibis._.value.notnull())
 
 
-def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> ir.Table:
-    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts."""
+def occurrences(
+    ws: Workspace, tenant: str, zone: str, rules: IdentityRules,
+    keep: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
+    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts.
+
+    Args:
+        keep: materializes a table (the resolution's scratch space); when given, each
+            source is read once into a wide table (one column per identifier, JSON
+            values extracted once) before being unpivoted, instead of once per identifier.
+    """
+    linking = set(rules.linking_types)
     parts: list[ir.Table] = []
+    ts_type = "timestamp('UTC', 6)"
     if ws.lake.exists(tenant, zone, "events"):
         ev = ws.table(tenant, "events", zone)
-        kind = ibis.cases(
-            (ev.type == "alias", "alias"), (ev.type == "identify", "identify"), else_="cooccurrence"
-        )
-        source = ibis.literal("events:") + ev.type
-        key = ibis.literal("ev:") + ev.message_id
+        cols: dict[str, tuple[ir.Value, str]] = {}
         for col, typ in EVENT_COLUMNS.items():
-            parts.append(_occ(ev, key, kind, source, ev.timestamp, ev[col], typ))
+            cols[f"c_{col}"] = (ev[col], typ)
         for col, keys in JSON_KEYS.items():
             for jkey, typ in keys.items():
-                parts.append(_occ(ev, key, kind, source, ev.timestamp, json_value(ev[col], jkey), typ))
-    for table, (cols, ts_col) in REFERENCE_SOURCES.items():
+                cols[f"j_{col}_{jkey}"] = (json_value(ev[col], jkey), typ)
+        cols = {k: v for k, v in cols.items() if v[1] in linking}
+        wide = ev.select(
+            row_key=ibis.literal("ev:") + ev.message_id,
+            kind=ibis.cases(
+                (ev.type == "alias", "alias"), (ev.type == "identify", "identify"),
+                else_="cooccurrence",
+            ),
+            source=ibis.literal("events:") + ev.type,
+            ts=ev.timestamp.cast(ts_type),
+            **{k: _clean(v.cast("string")) for k, (v, _) in cols.items()},
+        )
+        if keep is not None:
+            wide = keep(wide)
+        for k, (_, typ) in cols.items():
+            parts.append(_occ(wide, wide.row_key, wide.kind, wide.source, wide.ts, wide[k], typ))
+    for table, (ref_cols, ts_col) in REFERENCE_SOURCES.items():
         if not ws.lake.exists(tenant, zone, table):
             continue
         t = ws.table(tenant, table, zone)
@@ -99,92 +126,104 @@ def occurrences(ws: Workspace, tenant: str, zone: str, rules: IdentityRules) -> 
             key = key + (ibis.literal("|") if i else ibis.literal("")) + t[k].cast("string")
         ts = t[ts_col] if ts_col else None
         kind = ibis.literal("reference") if table != "verbatims" else ibis.literal("cooccurrence")
-        for col, typ in cols.items():
-            parts.append(_occ(t, key, kind, ibis.literal(table), ts, t[col], typ))
+        for col, typ in ref_cols.items():
+            if typ not in linking:
+                continue
+            value = t[col]
+            cond = ONLY_WHEN.get((table, col))
+            if cond is not None:
+                value = ibis.ifelse(cond(t), value, ibis.null("string"))
+            parts.append(_occ(t, key, kind, ibis.literal(table), ts, value, typ))
     if not parts:
         from parcours.identity.errors import IdentityError
 
         raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
     occ = ibis.union(*parts, distinct=False)
-    occ = occ.filter(occ.id_type.isin(list(rules.linking_types)))
     return occ.mutate(node=occ.id_type + ":" + occ.value)
 
 
 def nodes(occ: ir.Table) -> ir.Table:
-    """Distinct identifiers with first/last seen and occurrence counts."""
-    return occ.group_by(["node", "id_type", "value"]).agg(
-        first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.row_key.nunique()
+    """Distinct identifiers with first/last seen and occurrence counts.
+
+    Each gets an integer id ``nid`` (its rank by name) and ``vid`` (the rank of its value,
+    shared by identifiers of different types with the same value): the graph works on
+    integers, which keeps joins fast and intermediate tables small. Ranks by name are the
+    same on every engine, so the smallest ``nid`` of a component is its smallest name.
+    """
+    n = occ.group_by(["node", "id_type", "value"]).agg(
+        first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.count()
+    )
+    return n.mutate(
+        nid=ibis.row_number().over(order_by="node").cast("int64"),
+        vid=ibis.dense_rank().over(order_by="value").cast("int64"),
     )
 
 
 def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
-    """Directed co-occurrence pairs (a, b) with how and where, plus same-value pairs."""
-    a = occ.select(row_key="row_key", a="node", a_value="value", kind="kind", source="source", ts="ts")
-    b = occ.select(row_key2="row_key", b="node", b_type="id_type", b_value="value")
-    co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a != ibis._.b)
-    co = co.group_by(["a", "a_value", "b", "b_type", "b_value", "kind", "source"]).agg(
-        occurrences=co.row_key.nunique(), first_seen=co.ts.min(), last_seen=co.ts.max()
+    """Undirected edges ``a < b`` (node ids) per kind and source, with counts and dates:
+    identifiers in the same row, plus same-value links."""
+    nn = node_table.select(_node="node", nid="nid")
+    o = occ.join(nn, occ.node == nn._node).select("row_key", "nid", "kind", "source", "ts")
+    # only rows holding two identifiers or more can link anything
+    multi = o.mutate(_n=o.count().over(group_by="row_key")).filter(ibis._._n > 1)
+    a = multi.select(row_key="row_key", a="nid", kind="kind", source="source", ts="ts")
+    b = multi.select(row_key2="row_key", b="nid")
+    co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a < ibis._.b)
+    co = co.group_by(["a", "b", "kind", "source"]).agg(
+        occurrences=co.count(), first_seen=co.ts.min(), last_seen=co.ts.max()
     )
     same = node_table.filter(node_table.id_type.isin(list(rules.same_value_types))).select(
-        a="node", value1="value"
+        s_nid="nid", s_vid="vid"
     )
-    other = node_table.select(b="node", b_type="id_type", b_value="value")
-    sv = same.join(other, same.value1 == other.b_value).filter(ibis._.a != ibis._.b)
+    other = node_table.select(o_nid="nid", o_vid="vid")
+    sv = same.join(other, same.s_vid == other.o_vid).filter(ibis._.s_nid != ibis._.o_nid)
     sv = sv.select(
-        "a", a_value="value1", b="b", b_type="b_type", b_value="b_value",
-        kind=ibis.literal("same_value"), source=ibis.literal("values"),
+        a=ibis.least(sv.s_nid, sv.o_nid), b=ibis.greatest(sv.s_nid, sv.o_nid)
+    ).distinct()
+    sv = sv.select(
+        "a", "b", kind=ibis.literal("same_value"), source=ibis.literal("values"),
         occurrences=ibis.literal(1, "int64"),
-        first_seen=ibis.null("timestamp('UTC', 6)"), last_seen=ibis.null("timestamp('UTC', 6)"),
+        first_seen=ibis.null(co.first_seen.type()), last_seen=ibis.null(co.last_seen.type()),
     )
-    # same-value links go both ways
-    an = node_table.select(a_node="node", a_type="id_type", a_value="value")
-    sv_back = sv.join(an, sv.a == an.a_node)
-    sv_back = sv_back.select(
-        a="b", a_value="b_value", b="a", b_type="a_type", b_value="a_value", kind="kind",
-        source="source",
-        occurrences="occurrences", first_seen="first_seen", last_seen="last_seen",
-    )
-    return ibis.union(co, sv, sv_back, distinct=False)
+    return ibis.union(co, sv, distinct=False)
 
 
-def shared_nodes(pair_table: ir.Table, rules: IdentityRules) -> ir.Table:
-    """Identifiers the guard rails cut from the graph, with the rule that cut them.
-
-    Returns (node, cut_by, degree, worst_type, worst_count).
-    """
-    p = pair_table.select("a", "a_value", "b", "b_type", "b_value").distinct()
-    aggs: dict[str, ir.Value] = {"degree": p.b.nunique()}
+def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
+    """Identifiers the guard rails cut from the graph: ``(node, cut_by, degree)``."""
+    p = pair_table.select("a", "b").distinct()
+    d = ibis.union(p, p.select(a="b", b="a"), distinct=False)
+    nb = node_table.select(b_nid="nid", b_type="id_type", b_vid="vid")
+    na = node_table.select(a_nid="nid", a_vid="vid")
+    d = d.join(nb, d.b == nb.b_nid).join(na, ibis._.a == na.a_nid)
+    aggs: dict[str, ir.Value] = {"degree": d.b.nunique()}
     for t in rules.max_anchor_neighbors:
         aggs[f"n_{t}"] = ibis.cases(
-            ((p.b_type == t) & (p.b_value != p.a_value), p.b_value), else_=ibis.null("string")
+            ((d.b_type == t) & (d.b_vid != d.a_vid), d.b_vid), else_=ibis.null("int64")
         ).nunique()
-    stats = p.group_by("a").agg(**aggs)
+    stats = d.group_by("a").agg(**aggs)
     cases = [(stats.degree > rules.max_degree, ibis.literal("max_degree"))]
     for t, cap in rules.max_anchor_neighbors.items():
         cases.append((stats[f"n_{t}"] > cap, ibis.literal(f"shared_identifier:{t}")))
     cut_by = ibis.cases(*cases, else_=ibis.null("string"))
-    return stats.mutate(cut_by=cut_by).filter(ibis._.cut_by.notnull()).rename(node="a")
+    return stats.mutate(cut_by=cut_by).filter(ibis._.cut_by.notnull()).select(
+        node="a", cut_by="cut_by", degree="degree"
+    )
 
 
 def edges(pair_table: ir.Table, shared: ir.Table) -> ir.Table:
-    """Undirected edges (src < dst) aggregated per kind and source, with ``cut_by``."""
-    p = pair_table.filter(pair_table.a < pair_table.b)
-    e = p.group_by(["a", "b", "kind", "source"]).agg(
-        occurrences=p.occurrences.sum(), first_seen=p.first_seen.min(), last_seen=p.last_seen.max()
-    )
+    """Edges with ``cut_by`` set when an end is a shared identifier."""
     sa = shared.select(sa="node", cut_a="cut_by")
     sb = shared.select(sb="node", cut_b="cut_by")
-    e = e.left_join(sa, e.a == sa.sa).left_join(sb, e.b == sb.sb)
+    e = pair_table.left_join(sa, pair_table.a == sa.sa).left_join(sb, ibis._.b == sb.sb)
     return e.select(
-        src="a", dst="b", kind="kind", source="source",
-        occurrences=ibis._.occurrences.cast("int64"),
+        "a", "b", "kind", "source",
+        occurrences=e.occurrences.cast("int64"),
         first_seen="first_seen", last_seen="last_seen",
-        cut_by=ibis.coalesce(ibis._.cut_a, ibis._.cut_b),
+        cut_by=ibis.coalesce(e.cut_a, e.cut_b),
     )
 
 
 def linked_pairs(edge_table: ir.Table) -> ir.Table:
     """The graph to resolve: uncut edges, both directions, as (a, b)."""
-    e = edge_table.filter(edge_table.cut_by.isnull()).select(a="src", b="dst").distinct()
-    back = e.select(a="b", b="a")
-    return ibis.union(e, back, distinct=False)
+    e = edge_table.filter(edge_table.cut_by.isnull()).select("a", "b").distinct()
+    return ibis.union(e, e.select(a="b", b="a"), distinct=False)

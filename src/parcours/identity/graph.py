@@ -11,7 +11,11 @@ component with its smallest identifier, whatever the engine.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+import itertools
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ibis
 
@@ -24,28 +28,45 @@ if TYPE_CHECKING:
 
 
 class Scratch:
-    """Materialized intermediate tables of one resolution; released at the end."""
+    """Materialized intermediate tables of one resolution; dropped at the end.
 
-    def __init__(self) -> None:
-        self._tables: list[ir.Table] = []
+    DuckDB materializes into temporary tables. On Spark a cached table keeps its whole
+    lineage, and label propagation's self-joins double the plan each round, so Spark
+    writes each intermediate table to Parquet and reads it back, which cuts the lineage
+    (a checkpoint expressed with Ibis' own read/write calls).
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, backend: Any, spill_dir: Path | None = None) -> None:
+        self._backend = backend
+        self._spill = spill_dir
+        self._names: list[str] = []
 
     def keep(self, expr: ir.Table) -> ir.Table:
-        table = expr.cache()
-        self._tables.append(table)
+        name = f"_parcours_identity_{os.getpid()}_{next(self._ids)}"
+        if self._spill is not None:
+            path = self._spill / name
+            self._backend.to_parquet(expr, str(path))
+            return self._backend.read_parquet(str(path))
+        table = self._backend.create_table(name, expr, temp=True)
+        self._names.append(name)
         return table
 
     def drop(self, table: ir.Table) -> None:
-        if table in self._tables:
-            self._tables.remove(table)
-            if not any(t is table for t in self._tables):
-                with contextlib.suppress(Exception):
-                    table.release()
+        name = table.get_name()
+        if name in self._names:
+            self._names.remove(name)
+            with contextlib.suppress(Exception):
+                self._backend.drop_table(name, force=True)
 
     def release(self) -> None:
-        for table in self._tables:
-            with contextlib.suppress(Exception):  # already released through a shared cache
-                table.release()
-        self._tables.clear()
+        for name in self._names:
+            with contextlib.suppress(Exception):
+                self._backend.drop_table(name, force=True)
+        self._names.clear()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def components(
@@ -127,7 +148,7 @@ def split_around_anchors(
     seed), by multi-source breadth-first search, one Ibis expression per hop.
 
     Returns:
-        (``(node, label)`` for every node, ``(node, cut_type)`` of the split components).
+        (``(node, label)`` for every node, ``(node, cut_type, component)`` of the split components).
     """
     nt = node_types.select(t_node="node", id_type="id_type")
     typed = labels.join(nt, labels.node == nt.t_node)
@@ -140,15 +161,21 @@ def split_around_anchors(
         cond = (counts.id_type == t) & (counts.n > cap)
         over = cond if over is None else over | cond
     if over is None:
-        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+        return labels, labels.select(
+            node="node", cut_type=ibis.null("string"), component="label"
+        ).limit(0)
     rank = ibis.cases(*((counts.id_type == t, i) for i, t in enumerate(anchor_types)), else_=99)
     bad = counts.filter(over).mutate(rank=rank)
     bad = bad.mutate(best=bad.rank.min().over(group_by="label")).filter(ibis._.rank == ibis._.best)
     bad = scratch.keep(bad.select(b_label="label", cut_type="id_type"))
     if int(bad.count().to_pyarrow().as_py()) == 0:
-        return labels, labels.select(node="node", cut_type=ibis.null("string")).limit(0)
+        return labels, labels.select(
+            node="node", cut_type=ibis.null("string"), component="label"
+        ).limit(0)
     members = scratch.keep(
-        typed.join(bad, typed.label == bad.b_label).select("node", "id_type", "cut_type")
+        typed.join(bad, typed.label == bad.b_label).select(
+            "node", "id_type", "cut_type", component="label"
+        )
     )
     assigned = scratch.keep(
         members.filter(members.id_type == members.cut_type).select(node="node", label="node")
@@ -165,7 +192,7 @@ def split_around_anchors(
         if int(new.count().to_pyarrow().as_py()) == 0:
             break
         assigned = scratch.keep(ibis.union(assigned, new, distinct=False))
-    split = members.select("node", "cut_type")
+    split = members.select("node", "cut_type", "component")
     rest = labels.anti_join(split, labels.node == split.node)
     final = ibis.union(rest, assigned.select("node", "label"), distinct=False)
     return final, split

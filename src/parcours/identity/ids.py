@@ -59,5 +59,7 @@ def assign_ids(
     return ibis.union(survivors, fresh, distinct=False), merges
 
 
-def _new_id(label: ir.StringValue, tag: str) -> ir.StringValue:
-    return ibis.literal("pf") + (ibis.literal(tag + "|") + label).hexdigest("md5").substr(0, 22)
+def _new_id(label: ir.Value, tag: str) -> ir.StringValue:
+    return ibis.literal("pf") + (ibis.literal(tag + "|") + label.cast("string")).hexdigest(
+        "md5"
+    ).substr(0, 22)

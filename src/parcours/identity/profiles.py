@@ -22,8 +22,15 @@ def build_profiles(
     progress: Progress | None = None,
 ) -> int:
     """Write ``profiles`` in both zones; returns the number of live profiles."""
+    import json
+
+    from parcours.events import conform, spec
+    from parcours.identity.attributes import activity, domain, profile_events, traits
+    from parcours.identity.resolve import _scratch
+
     merged_rows = _merged_rows(ws, tenant, created, merges, run_at)
-    for zone in ("analytics", "raw"):
+    s = spec("profiles")
+    for step, zone in enumerate(("analytics", "raw"), start=1):
         m = ws.table(tenant, "identity_map", zone)
         linked = m.filter(m.status == "linked")
         stats = linked.group_by("profile_id").agg(
@@ -31,7 +38,23 @@ def build_profiles(
             last_seen=linked.last_seen.max(),
             identifiers=linked.identifier.count(),
         ).to_pyarrow()
+        scratch = _scratch(ws, run_at)
+        try:
+            events = None
+            if ws.lake.exists(tenant, zone, "events"):
+                events = scratch.keep(profile_events(ws, tenant, zone))
+            tr = traits(ws, tenant, zone, events)
+            act = activity(ws, tenant, zone, events)
+            dom = domain(ws, tenant, zone)
+        finally:
+            scratch.release()
         ids = stats.column("profile_id").to_pylist()
+        attrs, trait_col, events = [], [], []
+        for pid in ids:
+            a = act.get(pid, {})
+            attrs.append(json.dumps({**a, **dom.get(pid, {})}, ensure_ascii=False, default=str))
+            trait_col.append(json.dumps(tr.get(pid, {}), ensure_ascii=False))
+            events.append(a.get("events", 0))
         n = len(ids)
         live = pa.table({
             "profile_id": stats.column("profile_id"),
@@ -41,17 +64,14 @@ def build_profiles(
             "first_seen": stats.column("first_seen"),
             "last_seen": stats.column("last_seen"),
             "identifiers": stats.column("identifiers").cast(pa.int64()),
-            "events": pa.nulls(n, pa.int64()),
-            "traits": pa.nulls(n, pa.string()),
-            "attributes": pa.nulls(n, pa.string()),
+            "events": pa.array(events, pa.int64()),
+            "traits": pa.array(trait_col, pa.string()),
+            "attributes": pa.array(attrs, pa.string()),
         })
-        from parcours.events import conform, spec
-
-        s = spec("profiles")
         out = pa.concat_tables([conform(s, live), conform(s, merged_rows)])
         ws.lake.overwrite(tenant, zone, "profiles", out)
         if progress is not None:
-            progress("identity: profiles", 1 if zone == "analytics" else 2, 2)
+            progress("identity: profiles", step, 2)
     return len(created)
 
 

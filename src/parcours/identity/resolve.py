@@ -48,6 +48,8 @@ class ResolveResult:
     profiles: int
     merges: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: seconds per phase: graph (edges, guard rails, components, ids), maps, profiles, serving
+    timings: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         mode = "incremental" if self.incremental else "full"
@@ -88,6 +90,7 @@ def resolve(
     rules: IdentityRules | None = None,
     incremental: bool = True,
     run_at: dt.datetime | None = None,
+    serve: bool = True,
     progress: Progress | None = None,
 ) -> ResolveResult:
     """Resolve a tenant's identities and write ``identity_edges``, ``identity_map`` and
@@ -98,6 +101,7 @@ def resolve(
             falls back to a full run when the guard rails cut a different set of
             identifiers than last time (a cut can split an old component).
         run_at: the run's timestamp (new profiles' ``created_at``); default now.
+        serve: refresh the serving store (360 view) afterwards.
 
     Example:
         >>> from parcours.identity import resolve
@@ -109,22 +113,32 @@ def resolve(
     run_at = run_at or dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     report = progress or (lambda step, done, total: None)
-    scratch = Scratch()
+    scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
-        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules))
+        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules, keep=scratch.keep))
         node_t = scratch.keep(E.nodes(occ))
         report("identity: edges", 1, 4)
         pair_t = scratch.keep(E.pairs(occ, node_t, rules))
         scratch.drop(occ)
-        shared = scratch.keep(E.shared_nodes(pair_t, rules))
+        shared = scratch.keep(E.shared_nodes(pair_t, node_t, rules))
         report("identity: edges", 2, 4)
         edge_t = scratch.keep(E.edges(pair_t, shared))
         both = scratch.keep(E.linked_pairs(edge_t))
         report("identity: edges", 3, 4)
-        linking = node_t.anti_join(shared, node_t.node == shared.node).select("node")
-        prev_map, prev_profiles, prev_shared = _previous(ws, tenant)
-        shared_set = set(shared.select("node").to_pyarrow().column("node").to_pylist())
+        linking = node_t.anti_join(shared, node_t.nid == shared.node).select(node="nid")
+        prev_names, prev_profiles, prev_shared = _previous(ws, tenant)
+        names = node_t.select(_name="node", _nid="nid")
+        shared_set = set(
+            shared.join(names, shared.node == names._nid).select("_name").to_pyarrow().column(0).to_pylist()
+        )
+        prev_map = None
+        if prev_names is not None:
+            prev_map = scratch.keep(
+                prev_names.join(names, prev_names.node == names._name).select(
+                    node="_nid", profile_id="profile_id"
+                )
+            )
         start = None
         use_incremental = incremental and prev_map is not None and shared_set == prev_shared
         if use_incremental and prev_map is not None:
@@ -138,7 +152,7 @@ def resolve(
             progress=progress,
         )
         labels, split = split_around_anchors(
-            labels, node_t, both, rules.max_per_profile, rules.anchor_types, scratch,
+            labels, node_t.select(node="nid", id_type="id_type"), both, rules.max_per_profile, rules.anchor_types, scratch,
             max_iterations=rules.max_iterations,
         )
         labels = scratch.keep(labels)
@@ -148,30 +162,36 @@ def resolve(
         node_profile = scratch.keep(
             labels.join(assignment, labels.label == assignment.label).select("node", "profile_id")
         )
-        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split)
+        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split, node_t)
         edges_arrow = edge_out.to_pyarrow()
-        map_arrow = _identity_map(node_t, shared, node_profile, pair_t).to_pyarrow()
+        map_arrow = _identity_map(node_t, shared, node_profile, edge_t).to_pyarrow()
         merges_list = [
             (r["profile_id"], r["merged_into"]) for r in merges.to_pyarrow().to_pylist()
         ]
         created = {
             r["profile_id"]: r["created_at"] for r in assignment.select("profile_id", "created_at").to_pyarrow().to_pylist()
         }
-        n_split = _count(split.select("cut_type").distinct()) if _count(split) else 0
-        n_split = _count(
-            split.join(labels, split.node == labels.node).select("label").distinct()
-        ) if n_split else 0
+        n_split = _count(split.select("component").distinct())
     finally:
         scratch.release()
 
+    timings = {"graph": time.perf_counter() - started}
     ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
     ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
     raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
+    timings["maps"] = time.perf_counter() - started - sum(timings.values())
     from parcours.identity.profiles import build_profiles
 
     n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
+    timings["profiles"] = time.perf_counter() - started - sum(timings.values())
+    if serve:
+        from parcours.identity.serving import refresh
+
+        for zone in ("raw", "analytics"):
+            refresh(ws, tenant, zone, progress=progress)
+        timings["serving"] = time.perf_counter() - started - sum(timings.values())
     cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
     return ResolveResult(
         tenant=tenant,
@@ -188,18 +208,34 @@ def resolve(
         profiles=n_profiles,
         merges=merges_list,
         seconds=time.perf_counter() - started,
+        timings={k: round(v, 3) for k, v in timings.items()},
     )
 
 
-def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Table) -> ir.Table:
-    """Edges, with ``cut_by = max_per_profile:<type>`` where a split separated the ends."""
+def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
+    if ws.engine.kind == "spark":
+        folder = ws.state_dir / "identity-scratch" / run_at.strftime("%Y%m%dT%H%M%S%f")
+        folder.mkdir(parents=True, exist_ok=True)
+        return Scratch(ws.engine.con, folder)
+    return Scratch(ws.engine.con)
+
+
+def _edges_with_cap_cuts(
+    edge_t: ir.Table, node_profile: ir.Table, split: ir.Table, node_t: ir.Table
+) -> ir.Table:
+    """Edges by identifier name, with ``cut_by = max_per_profile:<type>`` where a split
+    separated the ends."""
     a = node_profile.select(pa_node="node", pa_id="profile_id")
     b = node_profile.select(pb_node="node", pb_id="profile_id")
     s = split.select(s_node="node", cut_type="cut_type")
+    na = node_t.select(na="nid", src="node")
+    nb = node_t.select(nb="nid", dst="node")
     e = (
-        edge_t.left_join(a, edge_t.src == a.pa_node)
-        .left_join(b, ibis._.dst == b.pb_node)
-        .left_join(s, ibis._.src == s.s_node)
+        edge_t.left_join(a, edge_t.a == a.pa_node)
+        .left_join(b, ibis._.b == b.pb_node)
+        .left_join(s, ibis._.a == s.s_node)
+        .join(na, ibis._.a == na.na)
+        .join(nb, ibis._.b == nb.nb)
     )
     cap_cut = ibis.ifelse(
         e.cut_by.isnull() & e.pa_id.notnull() & e.pb_id.notnull() & (e.pa_id != e.pb_id),
@@ -212,20 +248,25 @@ def _edges_with_cap_cuts(edge_t: ir.Table, node_profile: ir.Table, split: ir.Tab
 
 
 def _identity_map(
-    node_t: ir.Table, shared: ir.Table, node_profile: ir.Table, pair_t: ir.Table
+    node_t: ir.Table, shared: ir.Table, node_profile: ir.Table, edge_t: ir.Table
 ) -> ir.Table:
     """Linked identifiers with their profile, and shared identifiers with each profile
     they were seen with."""
     np_ = node_profile.select(l_node="node", profile_id="profile_id")
-    linked = node_t.join(np_, node_t.node == np_.l_node).select(
+    linked = node_t.join(np_, node_t.nid == np_.l_node).select(
         identifier="value", id_type="id_type", profile_id="profile_id",
         status=ibis.literal("linked"), first_seen="first_seen", last_seen="last_seen",
         occurrences=ibis._.occurrences.cast("int64"),
     )
     sh = shared.select(s_node="node")
-    seen_with = pair_t.join(sh, pair_t.a == sh.s_node).join(np_, ibis._.b == np_.l_node)
-    seen_with = seen_with.select(s_node="a", profile_id="profile_id").distinct()
-    shared_rows = seen_with.join(node_t, seen_with.s_node == node_t.node).select(
+    e = edge_t.select("a", "b")
+    ends = ibis.union(
+        e.join(sh, e.a == sh.s_node).select(s="a", o="b"),
+        e.join(sh, e.b == sh.s_node).select(s="b", o="a"),
+        distinct=False,
+    )
+    seen_with = ends.join(np_, ends.o == np_.l_node).select("s", "profile_id").distinct()
+    shared_rows = seen_with.join(node_t, seen_with.s == node_t.nid).select(
         identifier="value", id_type="id_type", profile_id="profile_id",
         status=ibis.literal("shared"), first_seen="first_seen", last_seen="last_seen",
         occurrences=ibis._.occurrences.cast("int64"),
@@ -241,12 +282,14 @@ def raw_identity_map(
 
     if not analytics_map.num_rows:
         return analytics_map
-    raw = E.occurrences(ws, tenant, "raw", rules).select("id_type", "value").distinct().to_pyarrow()
+    scratch = _scratch(ws, dt.datetime.now(dt.UTC))
+    try:
+        occ = E.occurrences(ws, tenant, "raw", rules, keep=scratch.keep)
+        raw = occ.select("id_type", "value").distinct().to_pyarrow()
+    finally:
+        scratch.release()
     pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
-    out = joined.drop_columns(["identifier"]).rename_columns(
-        ["raw" if False else c for c in joined.drop_columns(["identifier"]).column_names]
-    )
-    out = out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
-    return out
+    out = joined.drop_columns(["identifier"])
+    return out.append_column("identifier", out.column("raw")).drop_columns(["raw"])

@@ -16,6 +16,7 @@ LINKING_TYPES = (
     "device_id",
     "anonymous_id",
     "social_handle",
+    "previous_id",
 )
 
 #: Anchors: identifier types one real person holds one (or very few) of. They seed the
@@ -37,7 +38,8 @@ class IdentityRules:
             profile it was seen with, cut from the graph.
         max_degree: an identifier seen with more than this many distinct identifiers of
             any type is shared as well.
-        same_value_types: a ``user_id`` often *is* a customer number, card id or email: an
+        same_value_types: a ``user_id`` often *is* a customer number, card id or email, and
+            an alias' ``previous_id`` is the anonymous id or the user id it replaces: an
             identifier of one of these types links to every identifier of another type
             with the same value.
     """
@@ -59,5 +61,5 @@ class IdentityRules:
     max_degree: int = 200
     linking_types: tuple[str, ...] = LINKING_TYPES
     anchor_types: tuple[str, ...] = ANCHOR_TYPES
-    same_value_types: tuple[str, ...] = ("user_id",)
-    max_iterations: int = 50
+    same_value_types: tuple[str, ...] = ("user_id", "previous_id")
+    max_iterations: int = 100

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import write_deltalake
 
 from parcours.lake.store import Lake
@@ -38,44 +37,61 @@ def _mask(match: Matcher, table: pa.Table) -> pa.Array:
     return pc.fill_null(match(table), False)
 
 
-def remove_rows(lake: Lake, tenant: str, zone: str, table: str, match: Matcher) -> Removal:
-    """Remove the rows ``match`` selects, in one commit that names no row value."""
+def remove_rows(
+    lake: Lake,
+    tenant: str,
+    zone: str,
+    table: str,
+    match: Matcher,
+    columns: list[str] | None = None,
+) -> Removal:
+    """Remove the rows ``match`` selects, in one commit that names no row value.
+
+    Args:
+        columns: the columns ``match`` reads (default: all). The search streams the
+            table's snapshot in batches of these columns only, multi-threaded.
+    """
     out = Removal()
     if not lake.exists(tenant, zone, table):
         return out
     dt = lake.delta(tenant, zone, table)
     parts = list(dt.metadata().partition_columns)
+    if len(parts) > 1:  # parcours partitions by day only
+        raise NotImplementedError("remove_rows supports one partition column")
+    dataset = dt.to_pyarrow_dataset()
+    wanted = list(dict.fromkeys([*(columns or dataset.schema.names), *parts]))
+    affected: set[object] = set()
+    hits = 0
+    for batch in dataset.to_batches(columns=wanted):
+        if batch.num_rows == 0:
+            continue
+        chunk = pa.Table.from_batches([batch])
+        mask = _mask(match, chunk)
+        n = int(pc.sum(mask).as_py() or 0)
+        if n:
+            hits += n
+            affected |= set(pc.unique(chunk.column(parts[0]).filter(mask)).to_pylist()) if parts else {None}
+    if not hits:
+        return out
     actions = dt.get_add_actions(flatten=True)
     act = actions if isinstance(actions, pa.Table) else pa.table(actions)
-    root = lake.path(tenant, zone, table)
-    affected: set[tuple[object, ...]] = set()
-    files = 0
-    for rec in act.to_pylist():
-        data = pq.read_table(root / rec["path"])
-        hits = int(pc.sum(_mask(match, data)).as_py() or 0)
-        if hits:
-            files += 1
-            affected.add(tuple(rec[f"partition.{p}"] for p in parts))
-    if not affected:
-        return out
-    dataset = dt.to_pyarrow_dataset()
     predicate = None
     if parts:
-        if len(parts) != 1:  # parcours partitions by day only
-            raise NotImplementedError("remove_rows supports one partition column")
-        values = sorted(v[0] for v in affected)
-        flt = pc.field(parts[0]).isin(pa.array(values))
-        current = dataset.to_table(filter=flt)
+        values = sorted(affected)  # type: ignore[type-var]
+        current = dataset.to_table(filter=pc.field(parts[0]).isin(pa.array(values)))
         predicate = f"{parts[0]} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+        in_parts = pc.is_in(act.column(f"partition.{parts[0]}"), value_set=pa.array(values))
+        out.files_rewritten = int(pc.sum(in_parts).as_py() or 0)
     else:
         current = dataset.to_table()
+        out.files_rewritten = act.num_rows
     drop = _mask(match, current)
     kept = current.filter(pc.invert(drop))
     write_deltalake(
-        str(root), kept, mode="overwrite", predicate=predicate, partition_by=parts or None
+        str(lake.path(tenant, zone, table)), kept, mode="overwrite", predicate=predicate,
+        partition_by=parts or None,
     )
     out.rows_removed = current.num_rows - kept.num_rows
-    out.files_rewritten = files
     out.partitions = len(affected)
     return out
 

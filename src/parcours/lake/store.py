@@ -172,6 +172,9 @@ class Lake:
 
         The files that held those rows are rewritten without them; the old files stay
         on disk (time travel) until :meth:`vacuum` removes them.
+
+        The predicate is kept in the Delta log for good: never put a personal value in
+        it. To remove a person's rows use :func:`parcours.lake.erase.remove_rows`.
         """
         if not self.exists(tenant, zone, table):
             return {"num_deleted_rows": 0, "num_removed_files": 0, "num_added_files": 0}

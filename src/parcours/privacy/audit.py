@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 
 
 class _Who(Protocol):
-    user: str
-    tenant: str
-    role: str
+    @property
+    def user(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def role(self) -> str: ...
 
 
 #: Who the CLI acts as: an operator on the server, with filesystem access, is admin.

@@ -16,14 +16,15 @@ def private_dir(folder: Path) -> Path:
     return folder
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes, private_parent: bool = True) -> None:
     """Replace ``path`` atomically with ``data``, owner-only (0600), durable on return.
 
     A reader sees either the old or the new content, never half a file: the data goes to
     a temporary file in the same folder, is fsynced, then renamed over the target, and the
     folder is fsynced so the rename survives a crash.
     """
-    private_dir(path.parent)
+    if private_parent:
+        private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

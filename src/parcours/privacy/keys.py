@@ -22,6 +22,7 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from parcours.errors import NotFoundError
 from parcours.lake import check_name
@@ -61,6 +62,7 @@ class KeyStore:
     def __init__(self, folder: str | Path, master_key_env: str | None = None) -> None:
         self.folder = Path(folder)
         self.master_key_env = master_key_env
+        self._fernets: dict[str, Any] = {}  # scrypt is slow on purpose: derive once
 
     # -- sealing ---------------------------------------------------------------------
     def _master(self) -> str | None:
@@ -68,7 +70,13 @@ class KeyStore:
             return None
         return os.environ.get(self.master_key_env) or None
 
-    def _fernet(self, master: str):  # type: ignore[no-untyped-def]
+    def _fernet(self, master: str) -> Any:
+        digest = hashlib.sha256(master.encode("utf-8")).hexdigest()
+        if digest not in self._fernets:
+            self._fernets[digest] = self._derive(master)
+        return self._fernets[digest]
+
+    def _derive(self, master: str) -> Any:
         from cryptography.fernet import Fernet
 
         salt_path = self.folder / "master.salt"

@@ -130,7 +130,7 @@ def redact_array(
     if isinstance(owners, pa.ChunkedArray):
         owners = owners.combine_chunks()
     cache: dict[str, tuple[re.Pattern[str], list[str]] | None] = {}
-    out = []
+    out: list[str | None] = []
     for text, owner in zip(array.to_pylist(), owners.to_pylist(), strict=True):
         if text is None:
             out.append(None)

@@ -106,10 +106,10 @@ def after_write(ws: Workspace, tenant: str, s: TableSpec, data: pa.Table) -> int
         raw = raw.select(t.schema.names).cast(t.schema)
         pseudos = pseudonymize_array(secret, pc.unique(raw.column(OWNER_COLUMN)))
         # not lake.delete: its predicate (the pseudonyms) would stay in the Delta log
-        remove_rows(
-            ws.lake, tenant, "analytics", name,
-            lambda batch, p=pseudos: pc.is_in(batch.column(OWNER_COLUMN), value_set=p),
-        )
+        def owned(batch: pa.Table, p: pa.Array = pseudos) -> pa.Array:
+            return pc.is_in(batch.column(OWNER_COLUMN), value_set=p)
+
+        remove_rows(ws.lake, tenant, "analytics", name, owned, [OWNER_COLUMN])
         ws.lake.append(tenant, "analytics", name, analytics_copy(ws, tenant, t, raw, secret), spec_=t)
         redone += raw.num_rows
     return redone

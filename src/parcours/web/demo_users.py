@@ -66,5 +66,5 @@ def print_demo_users(ws: Workspace, console: Any) -> list[DemoUser]:
     console.print("\n[bold]Demo users[/] (passwords generated now; sign in at /login):")
     console.print(f"  {'user':<24} {'password':<22} roles", highlight=False)
     for u in users:
-        console.print("  " + u.describe(), highlight=False, markup=False)
+        console.print("  " + u.describe(), highlight=False, markup=False, soft_wrap=True)
     return users

@@ -8,22 +8,41 @@ loads comes from another host.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+JOURNEY_PAGES = ("paths", "funnel", "precursors", "channels", "retention")
+
 
 def install(app: FastAPI) -> None:
     """Add the data hub's pages, assets and the local API docs to ``app``."""
-    from parcours.web.pages import assets
+    from parcours.web.pages import assets, base, customers, overview, signin, sources
 
     assets.install(app)
-    try:  # the pages authenticate with the privacy package's session (parcours.web.auth)
-        import parcours.web.auth  # noqa: F401
-    except ImportError:  # pragma: no cover - only until the privacy package is merged
-        return
-    from parcours.web.pages import customers, overview, signin, sources
+
+    @app.middleware("http")
+    async def _page_headers(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        if base.is_page_request(request):
+            for name, value in base.SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response
 
     for module in (signin, overview, sources, customers):
         app.include_router(module.router)
+    try:  # the journeys pages need the journeys package (ws.journeys)
+        import parcours.journeys  # noqa: F401
+    except ImportError:
+        base.AVAILABLE.difference_update(JOURNEY_PAGES)
+    else:
+        from parcours.web.pages import journeys
+
+        app.include_router(journeys.router)
+        base.AVAILABLE.update(JOURNEY_PAGES)
+    from parcours.web.pages import overview_data, warmup
+    from parcours.web.pages.customer_domains import warm_views
+
+    warmup.WARMERS[:] = [overview_data.overview, warm_views]
+    warmup.install(app)

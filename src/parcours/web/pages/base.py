@@ -42,6 +42,10 @@ NAV: list[tuple[str, str, str, tuple[str, ...]]] = [
 ]
 
 
+#: Page keys served by this build (journeys pages need the journeys package).
+AVAILABLE: set[str] = {"overview", "sources", "customers"}
+
+
 def fmt_int(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -119,7 +123,7 @@ def render(
     nav = [
         {"key": key, "label": label, "href": f"/t/{tenant}/{path}", "active": key == active}
         for key, label, path, roles in NAV
-        if who.role in roles
+        if who.role in roles and key in AVAILABLE
     ]
     sub = request.url.path.split(f"/t/{tenant}/", 1)[-1] if f"/t/{tenant}/" in request.url.path else "overview"
     ctx = {
@@ -133,6 +137,22 @@ def render(
         **context,
     }
     return templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+#: The hub's pages may load nothing from another origin and run no inline script: the
+#: browser itself enforces that no request leaves the server. Styles may be inline
+#: (plotly.js sets them on the elements it draws).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
 
 
 def is_page_request(request: Request) -> bool:

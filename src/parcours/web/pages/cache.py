@@ -52,7 +52,7 @@ def cached(
     with _lock:
         if full in _store:
             _store.move_to_end(full)
-            return _store[full]  # type: ignore[no-any-return]
+            return _store[full]
     value = compute()
     with _lock:
         _store[full] = value

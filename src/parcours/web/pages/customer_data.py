@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from parcours.errors import NotFoundError, ParcoursError
-
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
@@ -26,16 +24,7 @@ if TYPE_CHECKING:
 
 #: Event columns that name a person, with the identifier type they hold (identity order).
 EVENT_KEYS = (("user_id", "user_id"), ("anonymous_id", "anonymous_id"), ("previous_id", "user_id"))
-TIMELINE_PAGE = 100
-
-
-class AmbiguousCustomerError(ParcoursError):
-    """The key belongs to several profiles (a shared identifier)."""
-
-    status_code = 409
-
-    def __init__(self, key: str, profiles: list[str]) -> None:
-        super().__init__(f"{key!r} is shared by {len(profiles)} profiles", key=key, profiles=profiles)
+TIMELINE_PAGE = 50
 
 
 @dataclass
@@ -65,24 +54,20 @@ class CustomerView:
     @property
     def title(self) -> str:
         name = " ".join(str(self.traits[k]) for k in ("first_name", "last_name") if self.traits.get(k))
-        return name or self.key
+        return name or (self.profile_id if self.pseudonymized else self.key)
 
 
 def find_profile(ws: Workspace, tenant: str, key: str, zone: str) -> str:
-    """The profile id holding ``key`` (an identifier value or a profile id)."""
-    if not ws.lake.exists(tenant, zone, "identity_map"):
-        raise NotFoundError(
-            f"identity not resolved for tenant {tenant!r}: run `parcours identity resolve`",
-            tenant=tenant,
-        )
-    m = ws.table(tenant, "identity_map", zone)
-    hits = m.filter(((m.identifier == key) | (m.profile_id == key)) & (m.status == "linked"))
-    found = sorted(set(hits.select("profile_id").to_pyarrow().column(0).to_pylist()))
-    if not found:
-        raise NotFoundError(f"no customer with identifier {key!r}", tenant=tenant, key=key)
-    if len(found) > 1:
-        raise AmbiguousCustomerError(key, found)
-    return found[0]
+    """The live profile behind ``key``: identity's own lookup (any identifier or a profile
+    id, merges followed to the survivor; in the analytics zone a plain identifier is
+    pseudonymized first, so a data scientist only ever sees pseudonyms).
+
+    Raises:
+        UnknownCustomerError, AmbiguousKeyError, NotResolvedError (parcours.identity.errors).
+    """
+    from parcours.identity.view import find_profile as identity_find
+
+    return identity_find(ws, tenant, key, zone)
 
 
 def profile_identifiers(ws: Workspace, tenant: str, profile_id: str, zone: str) -> list[dict[str, Any]]:
@@ -141,6 +126,39 @@ def _detail(properties: str | None) -> str:
     return ", ".join(parts)[:160]
 
 
+def _profile_data(
+    ws: Workspace, tenant: str, zone: str, pid: str, idents: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The profile's events (newest first), traits, verbatims and domain blocks, cached
+    per version of the tables they read: filtering the timeline or paging through it
+    reuses them, and any new commit (a load, an erasure) is seen on the next request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from parcours.web.pages.cache import cached
+    from parcours.web.pages.customer_domains import TABLES_360, domain_blocks, traits_and_numbers
+
+    def read_events() -> list[dict[str, Any]]:
+        q = profile_events(ws, tenant, pid, zone, idents)
+        rows = q.select("timestamp", "channel", "type", "event", "properties").to_pyarrow().to_pylist()
+        rows.sort(key=lambda r: r["timestamp"], reverse=True)
+        return rows
+
+    def read_domains() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
+        return traits, *domain_blocks(ws, tenant, zone, idents, numbers)
+
+    def compute() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        # the events and the domain blocks are read side by side
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="parcours-360") as pool:
+            ev_future = pool.submit(read_events)
+            dom_future = pool.submit(read_domains)
+            traits, verbatims, domains = dom_future.result()
+            return ev_future.result(), traits, verbatims, domains
+
+    deps = [(zone, name) for name in TABLES_360]
+    return cached(ws, tenant, ("360", zone, pid), deps, compute)
+
+
 def customer_view(
     ws: Workspace,
     tenant: str,
@@ -151,17 +169,9 @@ def customer_view(
     limit: int = TIMELINE_PAGE,
 ) -> CustomerView:
     """Everything the 360 page shows for ``key`` in ``zone``."""
-    from parcours.web.pages.customer_domains import domain_blocks, traits_and_numbers
-
     pid = find_profile(ws, tenant, key, zone)
     idents = profile_identifiers(ws, tenant, pid, zone)
-    # one query: this profile's events (hundreds), then counts and paging in memory
-    events = (
-        profile_events(ws, tenant, pid, zone, idents)
-        .select("timestamp", "channel", "type", "event", "properties")
-        .to_pyarrow().to_pylist()
-    )
-    events.sort(key=lambda r: r["timestamp"], reverse=True)
+    events, traits, verbatims, domains = _profile_data(ws, tenant, zone, pid, idents)
     per: dict[str, int] = {}
     for r in events:
         per[r["channel"]] = per.get(r["channel"], 0) + 1
@@ -173,7 +183,6 @@ def customer_view(
          "detail": _detail(r["properties"])}
         for r in shown[offset : offset + limit]
     ]
-    traits, numbers = traits_and_numbers(ws, tenant, zone, idents)
     view = CustomerView(
         key=key, profile_id=pid, zone=zone, identifiers=idents, traits=traits,
         channel_counts=channel_counts, total_events=sum(channel_counts.values()),
@@ -185,6 +194,10 @@ def customer_view(
         view.next_offset = offset + limit
         from urllib.parse import urlencode
 
-        view.more_query = urlencode([("channel", c) for c in channels or []] + [("offset", view.next_offset)])
-    view.verbatims, view.domains = domain_blocks(ws, tenant, zone, idents, numbers)
+        params: list[tuple[str, object]] = [("channel", c) for c in channels or []]
+        params.append(("offset", view.next_offset))
+        if limit != TIMELINE_PAGE:
+            params.append(("limit", limit))
+        view.more_query = urlencode(params)
+    view.verbatims, view.domains = verbatims, domains
     return view

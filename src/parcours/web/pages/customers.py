@@ -4,15 +4,17 @@ screen. Nominative (raw zone) for admin, data_manager and advisor, pseudonymized
 
 from __future__ import annotations
 
+from typing import Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from parcours.errors import NotFoundError
+from parcours.identity.errors import AmbiguousKeyError
 from parcours.web.auth import Principal, allow
 from parcours.web.pages.base import NOMINATIVE_OR_ANALYST, render, workspace
-from parcours.web.pages.customer_data import AmbiguousCustomerError, customer_view, find_profile
+from parcours.web.pages.customer_data import TIMELINE_PAGE, customer_view, find_profile
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,12 +31,12 @@ def search(
     q: str | None = None,
     who: Principal = Depends(allow(*NOMINATIVE_OR_ANALYST)),
 ) -> Response:
-    ctx: dict[str, object] = {"q": q, "pseudonymized": zone_of(who) == "analytics"}
+    ctx: dict[str, Any] = {"q": q, "pseudonymized": zone_of(who) == "analytics"}
     if q and q.strip():
         key = q.strip()
         try:
             find_profile(workspace(request), tenant, key, zone_of(who))
-        except AmbiguousCustomerError as exc:
+        except AmbiguousKeyError as exc:
             ctx["candidates"] = exc.details["profiles"]
         except NotFoundError as exc:
             ctx["error"] = exc.message
@@ -50,12 +52,14 @@ def customer(
     key: str,
     channel: list[str] = Query(default_factory=list),
     offset: int = Query(0, ge=0),
+    limit: int = Query(TIMELINE_PAGE, ge=1, le=200),
     who: Principal = Depends(allow(*NOMINATIVE_OR_ANALYST)),
 ) -> HTMLResponse:
     from parcours.privacy.audit import record
 
     ws = workspace(request)
-    view = customer_view(ws, tenant, key, zone_of(who), channels=channel or None, offset=offset)
-    record(ws, who, action="view_360", customer=view.profile_id,
+    view = customer_view(ws, tenant, key, zone_of(who), channels=channel or None, offset=offset,
+                         limit=limit)
+    record(ws, cast(Any, who), action="view_360", customer=view.profile_id,
            detail={"key": key, "zone": view.zone, "page": "hub"})
     return render(request, "customer.html", who, "customers", c=view, channels=channel)

@@ -4,7 +4,7 @@ quarantine holds raw payloads (nominative)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
@@ -24,25 +24,20 @@ PAYLOAD_CHARS = 300
 def sources_data(ws: Workspace, tenant: str) -> dict[str, Any]:
     """Write keys, loads, imports and quarantine of one tenant, for the page."""
     from parcours.collect import quarantine
+    from parcours.collect.importer import recent_imports
     from parcours.collect.keys import WriteKeyStore
     from parcours.collect.loader import recent_loads
 
-    loads = recent_loads(ws, limit=50, tenant=tenant)
-    imports = [r for r in loads if str(r.get("source", "")).startswith("import")]
-    try:  # the import log, when the file importer keeps one
-        from parcours.collect.importer import recent_imports  # type: ignore[attr-defined]
-
-        imports = list(recent_imports(ws, tenant=tenant, limit=50))
-    except (ImportError, AttributeError):
-        pass
+    loads = recent_loads(ws, limit=20, tenant=tenant)
+    imports = recent_imports(ws, limit=20, tenant=tenant)
     rows = quarantine.list_rows(ws, tenant, limit=QUARANTINE_ROWS)
     for r in rows:
         payload = str(r.get("payload") or "")
         r["payload_short"] = payload if len(payload) <= PAYLOAD_CHARS else payload[:PAYLOAD_CHARS] + "…"
     return {
         "keys": WriteKeyStore(ws.state_dir).rows(tenant),
-        "loads": [r for r in loads if not str(r.get("source", "")).startswith("import")][:20],
-        "imports": imports[:20],
+        "loads": loads,
+        "imports": imports,
         "quarantine": rows,
         "quarantine_total": quarantine.count(ws, tenant),
         "reasons": quarantine_reasons(ws, tenant),
@@ -59,7 +54,7 @@ def _audit(ws: Workspace, who: Principal, action: str, detail: str | None = None
     """The quarantine shows raw payloads: a nominative read, written to the audit log."""
     from parcours.privacy.audit import record
 
-    record(ws, who, action=action, customer=None, detail=detail)
+    record(ws, cast(Any, who), action=action, customer=None, detail=detail)
 
 
 @router.get("/t/{tenant}/sources", response_class=HTMLResponse)

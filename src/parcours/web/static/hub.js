@@ -2,6 +2,11 @@
 // plotly.js that parcours serves itself (/assets/plotly.min.js, loaded on demand).
 (function () {
   "use strict";
+  // controls that apply at once (tenant switch, timeline filters): no inline handlers,
+  // so the pages' Content-Security-Policy can forbid inline script
+  document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
   var specs = document.querySelectorAll('script[type="application/json"][data-chart]');
   if (!specs.length) { return; }
   function draw() {

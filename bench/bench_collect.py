@@ -1,0 +1,333 @@
+"""Collector and loader throughput, durability on, against a FastAPI+pydantic collector
+and a plain fsynced file (the physical limit).
+
+    python bench/bench_collect.py --duration 10 --loader-events 10000000
+
+Measures, on this machine (client and server share its cores):
+
+1. ``POST /v1/batch`` with 100 events per request: events/s and latency percentiles;
+2. single-event ``POST /v1/track``: requests/s and latency percentiles;
+3. the same two loads against a minimal FastAPI app with pydantic models writing to the
+   same group-commit spool (what one would otherwise write);
+4. the same bodies appended to a plain file with one fdatasync per body, and with one
+   fdatasync per 64 bodies (the group commit the collector does);
+5. the loader: spool → lake (both zones, dedupe, pseudonymization) in events/s, with the
+   peak memory of the process, for a spool of ``--loader-events`` events.
+
+The load generator is ``wrk`` (Debian package ``wrk``) with a Lua script rotating
+pre-built requests; it runs on the same 2 cores as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PeakMemory, save  # noqa: E402
+from fastapi import Request  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def event(i: int, n: int = 0, ip: bool = True) -> dict[str, Any]:
+    e = {"type": "track", "messageId": f"{n:09d}-{i:03d}-{uuid.uuid4().hex[:12]}",
+            "userId": f"C{(n * 7 + i) % 50_000}", "event": "Invoice Viewed",
+            "timestamp": "2026-03-01T10:00:00.000Z",
+            "properties": {"invoice": f"F{n}{i}", "amount": 42.5, "currency": "EUR"},
+            "context": {"library": {"name": "analytics-python", "version": "2.3.4"}, "ip": "10.0.0.1"}}
+    if not ip:  # no identifier inside the JSON columns: nothing to pseudonymize there
+        del e["context"]["ip"]  # type: ignore[index, attr-defined]
+    return e
+
+
+def batch_body(n: int, size: int = 100, ip: bool = True) -> bytes:
+    return json.dumps({"batch": [event(i, n, ip) for i in range(size)], "sentAt": "2026-03-01T10:00:00Z"}).encode()
+
+
+# -- the reference collector: FastAPI + pydantic, same spool and group commit --------------
+
+
+class Ev(BaseModel):
+    type: str
+    messageId: str
+    userId: str | None = None
+    anonymousId: str | None = None
+    event: str | None = None
+    timestamp: dt.datetime | None = None
+    properties: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+
+
+class Batch(BaseModel):
+    batch: list[Ev]
+
+
+def reference_app() -> Any:
+    """uvicorn factory: what a FastAPI user would write (pydantic models, same durability)."""
+    from fastapi import FastAPI
+
+    from parcours.collect.spool import Meta, SpoolWriter, encode_record
+
+    writer = SpoolWriter(os.environ["BENCH_SPOOL"])
+    app = FastAPI()
+
+    @app.post("/v1/batch")
+    async def batch(b: Batch, request: Request) -> dict[str, bool]:
+        body = await request.body()
+        await writer.write(encode_record(Meta("bench", None, "batch", time.time_ns() // 1000), body))
+        return {"success": True}
+
+    @app.post("/v1/track")
+    async def track(e: Ev, request: Request) -> dict[str, bool]:
+        body = await request.body()
+        await writer.write(encode_record(Meta("bench", None, "track", time.time_ns() // 1000), body))
+        return {"success": True}
+
+    return app
+
+
+# -- HTTP runs -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/v1/track", content=b"{}", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def lua_script(path: Path, url_path: str, bodies: list[bytes], auth: str) -> None:
+    reqs = ",\n".join(f"wrk.format(nil, nil, nil, {json.dumps(b.decode())})" for b in bodies)
+    path.write_text(f"""
+wrk.method = "POST"
+wrk.path = "{url_path}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic {auth}"
+local reqs = nil
+local i = 0
+init = function(args)
+  reqs = {{ {reqs} }}
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+""")
+
+
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out["requests_per_s"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if m:
+            out[f"p{pct}_ms"] = round(float(m.group(1)) * _UNIT[m.group(2)], 2)
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in", text)
+    out["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = m.group(1).strip() if m else ""
+    return out
+
+
+def run_wrk(port: int, url_path: str, bodies: list[bytes], auth: str, duration: int, connections: int,
+            workdir: Path) -> dict[str, Any]:
+    script = workdir / f"wrk_{url_path.strip('/').replace('/', '_')}.lua"
+    lua_script(script, url_path, bodies, auth)
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+           f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    return parse_wrk(out.stdout)
+
+
+def start_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_up(port, proc)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def http_runs(name: str, cmd: list[str], env: dict[str, str], port: int, auth: str, duration: int,
+              workdir: Path, connections: int = 64) -> dict[str, Any]:
+    batches = [batch_body(n) for n in range(20)]
+    singles = [json.dumps(event(i, 10**6)).encode() for i in range(200)]
+    proc = start_server(cmd, env, port)
+    try:
+        run_wrk(port, "/v1/batch", batches[:2], auth, 2, 16, workdir)  # warm-up
+        b = run_wrk(port, "/v1/batch", batches, auth, duration, connections, workdir)
+        b["events_per_s"] = round(b["requests_per_s"] * 100)
+        s = run_wrk(port, "/v1/track", singles, auth, duration, connections, workdir)
+    finally:
+        stop_server(proc)
+    print(f"{name}: batch {b['events_per_s']:,} events/s p99 {b.get('p99_ms')} ms; "
+          f"single {s['requests_per_s']:,.0f} req/s p50 {s.get('p50_ms')} p99 {s.get('p99_ms')} ms", flush=True)
+    return {"batch_100": b, "single": s}
+
+
+# -- the physical limit -------------------------------------------------------------------
+
+
+def fsync_file(folder: Path, duration: float, group: int) -> dict[str, Any]:
+    body = batch_body(0)
+    path = folder / f"plain-{group}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    n = 0
+    start = time.perf_counter()
+    chunk = body * group
+    while time.perf_counter() - start < duration:
+        os.write(fd, chunk)
+        os.fdatasync(fd)
+        n += group
+    seconds = time.perf_counter() - start
+    os.close(fd)
+    path.unlink()
+    return {"bodies_per_fdatasync": group, "events_per_s": round(n * 100 / seconds),
+            "fdatasyncs_per_s": round(n / group / seconds)}
+
+
+# -- the loader ----------------------------------------------------------------------------
+
+
+def fill_spool(spool: Path, events: int, ip: bool = True) -> float:
+    """Write ``events`` unique events as 100-event records into 64 MB segments (no fsync)."""
+    from parcours.collect.spool import SUFFIX, Meta, encode_record
+
+    spool.mkdir(parents=True, exist_ok=True)
+    marker = b"@@N@@"
+    parts = batch_body(0, ip=ip).replace(b'"messageId": "000000000-', b'"messageId": "' + marker + b"-").split(marker)
+    start = time.perf_counter()
+    seg, fh, size = 0, None, 0
+    for n in range(events // 100):
+        body = f"{n:09d}".encode().join(parts)  # unique ids per record, same size
+        rec = encode_record(Meta("bench", None, "batch", 1_772_000_000_000_000 + n), body)
+        if fh is None or size > 64 << 20:
+            if fh:
+                fh.close()
+            fh = open(spool / f"{seg:020d}-bench{SUFFIX}", "wb")  # noqa: SIM115
+            seg, size = seg + 1, 0
+        fh.write(rec)
+        size += len(rec)
+    if fh:
+        fh.close()
+    return time.perf_counter() - start
+
+
+def loader_run(events: int, batch: int, workdir: Path, ip: bool = True) -> dict[str, Any]:
+    import parcours
+    from parcours.collect.loader import load_spool
+
+    ws = parcours.init(workdir / f"loader-{events}")
+    ws.create_tenant("bench")
+    gen = fill_spool(ws.spool_dir, events, ip)
+    spool_bytes = sum(f.stat().st_size for f in ws.spool_dir.iterdir())
+    with PeakMemory() as mem:
+        r = load_spool(ws, batch_events=batch)
+    rows = ws.lake.info("bench", "raw", "events").rows
+    assert r.events == events == rows, (r, rows)
+    out = {"events": events, "context_ip": ip, "batch_events": batch, "seconds": round(r.seconds, 2),
+           "events_per_s": round(events / r.seconds), "peak_rss_gib": round(mem.peak / 2**30, 3),
+           "spool_gib": round(spool_bytes / 2**30, 3), "spool_fill_seconds": round(gen, 1)}
+    print(f"loader {events:,} events (batch {batch:,}, context.ip={ip}): {out['events_per_s']:,} events/s, "
+          f"peak RSS {out['peak_rss_gib']} GiB, spool {out['spool_gib']} GiB", flush=True)
+    shutil.rmtree(ws.path)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per HTTP run")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loader-events", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--loader-batch", type=int, default=200_000)
+    ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--skip-loader", action="store_true")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections")
+    ap.add_argument("--name", default="collect", help="results file bench/results/<name>.json")
+    args = ap.parse_args()
+
+    import parcours
+    from parcours.collect.keys import WriteKeyStore
+
+    result: dict[str, Any] = {"settings": vars(args), "cores_shared_by_client_and_server": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
+        work = Path(tmp)
+        if not args.skip_http:
+            if shutil.which("wrk") is None:
+                sys.exit("wrk is needed as the load generator: apt-get install wrk")
+            ws = parcours.init(work / "ws")
+            ws.create_tenant("bench")
+            key = WriteKeyStore(ws.state_dir).create("bench")
+            auth = base64.b64encode(f"{key}:".encode()).decode()
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+            port = free_port()
+            cmd = [sys.executable, "-m", "parcours.cli", "serve", "-w", str(ws.path), "--port", str(port),
+                   "--workers", str(args.workers)]
+            result["parcours"] = http_runs("parcours", cmd, env, port, auth, args.duration, work, args.connections)
+            port = free_port()
+            ref_env = {**env, "BENCH_SPOOL": str(work / "ref-spool")}
+            ref_cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench_collect:reference_app",
+                       "--app-dir", str(BENCH_DIR), "--port", str(port), "--workers", str(args.workers),
+                       "--log-level", "warning", "--no-access-log"]
+            result["fastapi_pydantic"] = http_runs("fastapi+pydantic", ref_cmd, ref_env, port, auth,
+                                                   args.duration, work, args.connections)
+            result["plain_file"] = [fsync_file(work, min(args.duration, 5), g) for g in (1, 64)]
+            print("plain fsynced file:", result["plain_file"], flush=True)
+            p, f = result["parcours"], result["fastapi_pydantic"]
+            result["ratios"] = {
+                "batch_events_vs_fastapi": round(p["batch_100"]["events_per_s"] / max(f["batch_100"]["events_per_s"], 1), 2),
+                "single_req_vs_fastapi": round(p["single"]["requests_per_s"] / max(f["single"]["requests_per_s"], 1), 2),
+                "batch_events_vs_plain_file_group64": round(
+                    p["batch_100"]["events_per_s"] / result["plain_file"][1]["events_per_s"], 3),
+            }
+        if not args.skip_loader:
+            result["loader"] = [loader_run(n, args.loader_batch, work) for n in args.loader_events]
+            result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False))
+    print("results:", save(args.name, result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""Identity resolution and the 360° endpoint.
+
+1. Resolution over ~10M identifier edges (synthetic persons: a customer id, cookies, an
+   email and a phone each, identify calls carrying them, plus shared household tablets
+   and a placeholder phone for the guard rails). parcours' full resolution runs in a
+   fresh process (time and peak RSS, DuckDB included); then connected components alone,
+   parcours (Ibis label propagation on DuckDB) vs networkx on the same edges, at a size
+   networkx can hold, in fresh processes too.
+2. The 360 endpoint over HTTP (uvicorn, real server) on a demo world: p50/p99 latency
+   under 20 concurrent clients, compared with computing the same view straight from the
+   lake (DuckDB over Parquet, no serving store).
+
+    python bench/bench_identity.py --persons 740000 --nx-edges 2000000 --customers 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+import parcours  # noqa: E402
+
+TENANT = "bench"
+
+
+def _strs(prefix: str, values: np.ndarray, width: int) -> pa.Array:
+    return pc.binary_join_element_wise(
+        pa.scalar(prefix), pc.utf8_lpad(pa.array(values).cast(pa.string()), width, "0"), ""
+    )
+
+
+def generate(ws: parcours.Workspace, persons: int, seed: int = 1, chunk: int = 1_000_000) -> int:
+    """Identify calls: (user, cookie, email, phone) per cookie; returns events written."""
+    rng = np.random.default_rng(seed)
+    cookies = 1 + rng.poisson(2.5, persons)
+    owner = np.repeat(np.arange(persons), cookies)
+    n = len(owner)
+    t0 = int(np.datetime64("2025-01-01T00:00:00", "us").astype(np.int64))
+    ts = t0 + rng.integers(0, 365 * 86400 * 10**6, n)
+    anon = np.arange(n)
+    phone = owner.copy()
+    # guard rails: 1 tablet per 500 persons shared by 3 of them; 1% placeholder phones
+    tablets = max(1, persons // 500)
+    k = rng.choice(n, 3 * tablets, replace=False)
+    anon[k] = n + np.repeat(np.arange(tablets), 3)
+    placeholder = rng.random(n) < 0.01
+    written = 0
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        o = owner[a:b]
+        user = _strs("U", o, 8)
+        email = pc.binary_join_element_wise(_strs("p", o, 8), pa.scalar("@example.org"), "")
+        ph = pc.if_else(pa.array(placeholder[a:b]), pa.scalar("+33100000000"), _strs("+336", phone[a:b], 8))
+        traits = pc.binary_join_element_wise(
+            pa.scalar('{"email":"'), email, pa.scalar('","phone":"'), ph, pa.scalar('"}'), ""
+        )
+        t = pa.array(ts[a:b], pa.timestamp("us", tz="UTC"))
+        m = b - a
+        table = pa.table({
+            "message_id": _strs("m", np.arange(a, b), 9),
+            "tenant": pa.array([TENANT] * m), "type": pa.array(["identify"] * m),
+            "event": pa.array(["identify"] * m), "channel": pa.array(["web"] * m),
+            "user_id": user, "anonymous_id": _strs("A", anon[a:b], 9), "traits": traits,
+            "timestamp": t, "received_at": t,
+        })
+        written += ws.write(TENANT, "events", table)
+    return written
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+
+
+def child_resolve(path: str) -> dict:
+    from parcours.identity import resolve
+
+    ws = parcours.open(path)
+    start = time.perf_counter()
+    r = resolve(ws, TENANT, serve=False, incremental=False)
+    out = {"seconds": round(time.perf_counter() - start, 2), "peak_gib": round(_peak_gib(), 3),
+           "edges": r.edges, "identifiers": r.identifiers, "profiles": r.profiles, "rounds": r.rounds,
+           "shared_identifiers": r.shared_identifiers, "cut_edges": r.cut_edges, "timings": r.timings}
+    # the uncut edges, for the components-only comparison
+    e = ws.lake.read(TENANT, "analytics", "identity_edges", ["src", "dst", "cut_by"])
+    e = e.filter(pc.is_null(e.column("cut_by"))).select(["src", "dst"])
+    pq.write_table(e, Path(path) / "edges.parquet")
+    out["linked_edges"] = e.num_rows
+    return out
+
+
+def child_components(path: str, limit: int) -> dict:
+    import ibis
+
+    from parcours.identity.graph import Scratch, components
+
+    edges = pq.read_table(Path(path) / "edges.parquet").slice(0, limit)
+    ws = parcours.open(path)
+    con = ws.engine.con
+    start = time.perf_counter()
+    ws.engine.duckdb.register("bench_edges", edges)
+    e = con.table("bench_edges")
+    both = ibis.union(e.select(a="src", b="dst"), e.select(a="dst", b="src"), distinct=False)
+    nodes = both.select(node="a").distinct()
+    scratch = Scratch(con)
+    labels, rounds = components(nodes, both, scratch)
+    n = labels.select("label").distinct().count().to_pyarrow().as_py()
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 2), "peak_gib": round(_peak_gib(), 3), "components": int(n),
+            "rounds": rounds, "edges": edges.num_rows}
+
+
+def child_networkx(path: str, limit: int) -> dict:
+    import networkx as nx
+
+    edges = pq.read_table(Path(path) / "edges.parquet").slice(0, limit)
+    src, dst = edges.column("src").to_pylist(), edges.column("dst").to_pylist()
+    del edges
+    start = time.perf_counter()
+    g = nx.Graph()
+    g.add_edges_from(zip(src, dst, strict=True))
+    n = sum(1 for _ in nx.connected_components(g))
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 2), "peak_gib": round(_peak_gib(), 3), "components": n,
+            "edges": limit}
+
+
+def run_child(*args: str) -> dict:
+    # DuckDB spills to its temp folder past this limit instead of growing without bound
+    env = {"PARCOURS__ENGINE__DUCKDB_MEMORY_LIMIT": "4GB", **os.environ}
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         env=env, check=True, cwd=tempfile.gettempdir())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- 360 endpoint -----------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_360(folder: Path, customers: int, clients: int, requests_per_client: int) -> dict:
+    import httpx
+
+    from parcours.demo import build_demo
+    from parcours.identity import resolve
+    from parcours.privacy.users import UserStore
+
+    ws = parcours.init(folder / "demo-ws")
+    t = time.perf_counter()
+    build_demo(ws, customers=customers, seed=11)
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    res = resolve(ws, "energie")
+    resolved = time.perf_counter() - t
+    events = ws.lake.info("energie", "raw", "events").rows
+    token = UserStore(ws).create_user("bench-advisor", {"energie": "advisor"}, password=None)
+    keys = ws.lake.read("energie", "raw", "customers", ["customer_number"]).column(0).to_pylist()
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "parcours.cli", "serve", "-w", str(ws.path), "--port", str(port)],
+        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers) as c:  # warm-up
+            for k in keys[:50]:
+                assert c.get(f"/api/v1/tenants/energie/customers/{k}").status_code == 200
+        latencies: list[float] = []
+        errors = []
+        lock = threading.Lock()
+
+        def client(i: int) -> None:
+            rnd = random.Random(i)
+            mine = []
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+                for _ in range(requests_per_client):
+                    k = rnd.choice(keys)
+                    s = time.perf_counter()
+                    r = c.get(f"/api/v1/tenants/energie/customers/{k}")
+                    mine.append(time.perf_counter() - s)
+                    if r.status_code != 200:
+                        errors.append(r.status_code)
+            with lock:
+                latencies.extend(mine)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    q = statistics.quantiles(latencies, n=100)
+    # what a user would otherwise do: the same person's events straight from the lake
+    from parcours.identity.api import events_with_profiles
+
+    lake_lat = []
+    for k in keys[:20]:
+        s = time.perf_counter()
+        pid = ws.customer("energie", k).profile_id  # lookup only; the heavy part is below
+        ev = events_with_profiles(ws, "energie", "raw")
+        ev.filter(ev.profile_id == pid).order_by(ev.timestamp.desc()).limit(50).to_pyarrow()
+        lake_lat.append(time.perf_counter() - s)
+    return {
+        "customers": customers, "events": events, "profiles": res.profiles,
+        "demo_build_s": round(built, 1), "resolve_with_serving_s": round(resolved, 1),
+        "resolve_timings": res.timings, "clients": clients, "requests": len(latencies),
+        "errors": len(errors), "throughput_rps": round(len(latencies) / wall, 1),
+        "p50_ms": round(q[49] * 1000, 2), "p99_ms": round(q[98] * 1000, 2),
+        "lake_direct_p50_ms": round(statistics.median(lake_lat) * 1000, 1),
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
+        cmd, args = sys.argv[1], sys.argv[2:]
+        fn = {"_resolve": lambda: child_resolve(args[0]),
+              "_components": lambda: child_components(args[0], int(args[1])),
+              "_networkx": lambda: child_networkx(args[0], int(args[1]))}[cmd]
+        print(json.dumps(fn()))
+        return
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--persons", type=int, default=740_000, help="synthetic persons (~13.5 edges each)")
+    p.add_argument("--nx-edges", type=int, default=2_000_000, help="edges for the networkx comparison")
+    p.add_argument("--customers", type=int, default=50_000, help="demo customers for the 360 benchmark")
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--requests", type=int, default=100, help="requests per client")
+    p.add_argument("--skip-resolve", action="store_true")
+    p.add_argument("--skip-360", action="store_true")
+    a = p.parse_args()
+    result: dict = {"command": "python bench/bench_identity.py " + " ".join(sys.argv[1:])}
+    with tempfile.TemporaryDirectory(prefix="bench-identity-") as tmp:
+        folder = Path(tmp)
+        if not a.skip_resolve:
+            ws = parcours.init(folder / "ws")
+            ws.create_tenant(TENANT)
+            t = time.perf_counter()
+            result["events"] = generate(ws, a.persons)
+            result["generate_s"] = round(time.perf_counter() - t, 1)
+            ws.close()
+            r = run_child("_resolve", str(folder / "ws"))
+            result["resolve"] = r
+            print("resolve:", r, flush=True)
+            total = r["linked_edges"]
+            size = min(a.nx_edges, total)
+            result["components_same_edges"] = {
+                "parcours_duckdb": run_child("_components", str(folder / "ws"), str(size)),
+                "networkx": run_child("_networkx", str(folder / "ws"), str(size)),
+            }
+            result["components_all_edges_parcours"] = run_child("_components", str(folder / "ws"), str(total))
+            c = result["components_same_edges"]
+            c["networkx_over_parcours_time"] = round(c["networkx"]["seconds"] / c["parcours_duckdb"]["seconds"], 2)
+            print("components:", c, result["components_all_edges_parcours"], flush=True)
+        if not a.skip_360:
+            result["endpoint_360"] = bench_360(folder, a.customers, a.clients, a.requests)
+            print("360:", result["endpoint_360"], flush=True)
+    previous = Path(__file__).resolve().parent / "results" / "identity.json"
+    if previous.exists() and (a.skip_resolve or a.skip_360):  # keep the other part's figures
+        old = json.loads(previous.read_text())
+        kept = {k: v for k, v in old.items() if k not in result and k not in ("benchmark", "machine", "when")}
+        if kept:
+            result = {**kept, **result, "command_360" if a.skip_resolve else "command_resolve": result["command"]}
+    path = save("identity", result)
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The 360° view: Python, API (roles, audit, zones, paging) and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from parcours.identity import resolve
+from parcours.privacy import audit
+from parcours.privacy.pseudonymize import pseudonym
+from parcours.privacy.users import UserStore
+from parcours.web.app import create_app
+from tests.identity import world
+
+
+@pytest.fixture()
+def served(workspace):
+    world.build(workspace)
+    more = [world.event(user_id="C001", channel="app" if i % 3 == 0 else "web",
+                        event_name=f"e{i:03d}", minutes=100 + i) for i in range(30)]
+    workspace.write("energie", "events", world.events_table(more))
+    resolve(workspace, "energie")
+    store = UserStore(workspace)
+    tokens = {role: store.create_user(role, {"energie": role}, password=None)
+              for role in ("advisor", "data_manager", "data_scientist", "manager", "admin")}
+    return workspace, TestClient(create_app(workspace)), tokens
+
+
+def _get(client, token, key, **params):
+    return client.get(f"/api/v1/tenants/energie/customers/{key}", params=params,
+                      headers={"Authorization": f"Bearer {token}"})
+
+
+def test_python_view_any_identifier(served):
+    ws, _, _ = served
+    a = ws.customer("energie", "C001")
+    assert ws.customer("energie", "anne@example.org").profile_id == a.profile_id
+    assert ws.customer("energie", a.profile_id).profile_id == a.profile_id
+    assert a.profile["traits"]["firstName"] == "Anne"
+    assert a.profile["attributes"]["events"] == 34
+    assert a.profile["attributes"]["events_per_channel"] == {"web": 24, "app": 10}
+    # newest first, paged
+    assert [e["event"] for e in a.timeline[:3]] == ["e029", "e028", "e027"]
+    p2 = ws.customer("energie", "C001", page=2, page_size=10)
+    assert [e["event"] for e in p2.timeline][:2] == ["e019", "e018"] and p2.next_page == 3
+    app_only = ws.customer("energie", "C001", channel="app", page_size=200)
+    assert len(app_only.timeline) == 10 and {e["channel"] for e in app_only.timeline} == {"app"}
+    assert app_only.next_page is None
+
+
+def test_deep_pages_come_from_the_lake(served, monkeypatch):
+    ws, _, _ = served
+    import parcours.identity.serving as serving
+
+    full = [e["message_id"] for e in ws.customer("energie", "C001", page_size=200).timeline]
+    monkeypatch.setattr(serving, "TIMELINE_DEPTH", 12)
+    deep = ws.customer("energie", "C001", page=3, page_size=10)
+    assert [e["message_id"] for e in deep.timeline] == full[20:30]
+
+
+def test_api_roles_zones_and_audit(served):
+    ws, client, tokens = served
+    before = len(audit.read(ws, "energie"))
+    r = _get(client, tokens["advisor"], "anne@example.org")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["zone"] == "raw" and body["profile"]["traits"]["email"] == "anne@example.org"
+    log = audit.read(ws, "energie")
+    assert len(log) == before + 1
+    assert log[-1]["action"] == "view_360" and log[-1]["user"] == "advisor"
+    assert log[-1]["customer"] == body["profile_id"]
+    assert _get(client, tokens["data_manager"], "C001").json()["profile_id"] == body["profile_id"]
+
+    # data scientist: pseudonymized view, with a plain key or its pseudonym; not audited
+    n = len(audit.read(ws, "energie"))
+    ds = _get(client, tokens["data_scientist"], "C001").json()
+    secret = ws.keys.get("energie")
+    assert ds["zone"] == "analytics" and ds["profile_id"] == body["profile_id"]
+    assert ds["profile"]["traits"]["email"] == pseudonym(secret, "anne@example.org")
+    assert "anne@example.org" not in json.dumps(ds) and "Anne" not in json.dumps(ds)
+    assert _get(client, tokens["data_scientist"], pseudonym(secret, "C001")).json()["profile_id"] == ds["profile_id"]
+    assert len(audit.read(ws, "energie")) == n
+
+    assert _get(client, tokens["manager"], "C001").status_code == 403
+    r = _get(client, tokens["advisor"], "nobody@example.org")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "UnknownCustomerError"
+    r = _get(client, tokens["advisor"], "a-household-tablet")  # shared by Anne and Bruno
+    assert r.status_code == 409 and len(r.json()["error"]["profiles"]) == 2
+    assert _get(client, tokens["advisor"], "C001", page_size=500).status_code == 422
+
+
+def test_cli_customer_and_explain(served):
+    ws, _, _ = served
+    env = dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, "-m", "parcours.cli", "customer", "C002", "--tenant", "energie",
+         "-w", str(ws.path), "--json"], capture_output=True, text=True, env=env, check=True,
+    )
+    view = json.loads(out.stdout)
+    assert view["profile"]["traits"]["lastName"] == "Petit"
+    out = subprocess.run(
+        [sys.executable, "-m", "parcours.cli", "identity", "explain", "C001", "--tenant", "energie",
+         "-w", str(ws.path), "--json"], capture_output=True, text=True, env=env, check=True,
+    )
+    x = json.loads(out.stdout)
+    kinds = {(e["a"], e["b"], e["kind"]) for e in x["edges"]}
+    assert ("anonymous_id:a-anne-1", "user_id:C001", "identify") in kinds
+    cut = {(e["a"], e["b"], e["cut_by"]) for e in x["cut"]}
+    assert ("anonymous_id:a-household-tablet", "user_id:C001", "shared_identifier:user_id") in cut
+    bad = subprocess.run(
+        [sys.executable, "-m", "parcours.cli", "customer", "nobody", "--tenant", "energie",
+         "-w", str(ws.path)], capture_output=True, text=True, env=env,
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "no customer" in bad.stderr
