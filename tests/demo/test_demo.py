@@ -18,7 +18,12 @@ ENERGIE_CHANNELS = {"web", "app", "call_center", "email", "advisor", "complaint"
 
 
 def test_same_seed_same_world_and_rebuild_replaces(tmp_path):
-    a = build_demo(parcours.init(tmp_path / "a"), customers=150, seed=3)
+    calls: list[tuple[str, int, int]] = []
+    a = build_demo(parcours.init(tmp_path / "a"), customers=150, seed=3,
+                   progress=lambda step, done, total: calls.append((step, done, total)))
+    finished = {step for step, done, total in calls if done == total}
+    assert {"energie: events", "energie: load curves", "fidelite: transactions", "fidelite: events"} <= finished
+    assert "energie" in a.describe() and "planted churn" in a.describe()
     ws_b = parcours.init(tmp_path / "b")
     b = build_demo(ws_b, customers=150, seed=3)
     assert a.counts == b.counts
