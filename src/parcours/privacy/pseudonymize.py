@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,28 +47,45 @@ def pseudonymize_array(secret: TenantSecret, array: pa.ChunkedArray | pa.Array) 
     return pc.take(mapped, encoded.indices)
 
 
-def _pseudonymize_json(text: str, keys: dict[str, str], secret: TenantSecret) -> str:
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return text
-    changed = _walk(obj, keys, secret)
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if changed else text
+class _Pseudonyms(dict[str, str]):
+    """Pseudonyms computed once per distinct value within one call (IPs, emails repeat)."""
+
+    def __init__(self, secret: TenantSecret) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def __missing__(self, value: str) -> str:
+        out = self[value] = pseudonym(self.secret, value)
+        return out
 
 
-def _walk(obj: Any, keys: dict[str, str], secret: TenantSecret) -> bool:
+def _walk(obj: Any, keys: dict[str, str], pseudonyms: _Pseudonyms) -> bool:
     changed = False
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if k in keys and isinstance(v, str | int) and v != "":
-                obj[k] = pseudonym(secret, str(v))
+            if k in keys and isinstance(v, str | int) and not isinstance(v, bool) and v != "":
+                obj[k] = pseudonyms[str(v)]
                 changed = True
             elif isinstance(v, dict | list):
-                changed |= _walk(v, keys, secret)
+                changed |= _walk(v, keys, pseudonyms)
     elif isinstance(obj, list):
         for item in obj:
-            changed |= _walk(item, keys, secret)
+            changed |= _walk(item, keys, pseudonyms)
     return changed
+
+
+def _pseudonymize_json(text: str, keys: dict[str, str], pseudonyms: _Pseudonyms) -> str:
+    try:
+        obj = _decode(text)
+    except msgspec.DecodeError:
+        return text
+    if not _walk(obj, keys, pseudonyms):
+        return text
+    return _encode(obj).decode("utf-8")
+
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
 
 
 def pseudonymize_json_array(
@@ -76,8 +93,9 @@ def pseudonymize_json_array(
 ) -> pa.Array:
     """Pseudonymize the identifier keys inside a JSON string column.
 
-    Only rows whose text mentions one of the keys are parsed, so the common case
-    (properties without personal data) costs one vectorized regex scan.
+    Only rows whose text mentions one of the keys are parsed (one vectorized regex scan
+    finds them), only those rows cross into Python, and each distinct identifier is
+    hashed once per call.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -87,13 +105,11 @@ def pseudonymize_json_array(
     hits = pc.fill_null(pc.match_substring_regex(array, pattern), False)
     if not pc.any(hits).as_py():
         return array
-    values = array.to_pylist()
-    mask = hits.to_pylist()
-    out = [
-        _pseudonymize_json(v, keys, secret) if m and v is not None else v
-        for v, m in zip(values, mask, strict=True)
+    pseudonyms = _Pseudonyms(secret)
+    rewritten = [
+        _pseudonymize_json(v, keys, pseudonyms) for v in pc.filter(array, hits).to_pylist()
     ]
-    return pa.array(out, type=pa.string())
+    return pc.replace_with_mask(array, hits, pa.array(rewritten, type=pa.string()))
 
 
 def pseudonymize_table(
