@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from parcours.engine import Engine
+    from parcours.journeys import Journeys
 
 
 class Workspace:
@@ -130,6 +131,13 @@ class Workspace:
 
             raise InvalidNameError(f"invalid zone {zone!r}", kind="zone")
         return run_sql(self.lake, tenant, zone, query)
+
+    @property
+    def journeys(self) -> Journeys:
+        """Journey analyses (paths, funnels, precursors, channels, retention)."""
+        from parcours.journeys import Journeys
+
+        return Journeys(self)
 
     def customer(self, tenant: str, key: str, **options: Any) -> Any:
         """The 360° view of the customer behind ``key`` (any identifier or a profile id).
