@@ -37,11 +37,18 @@ def test_planted_persons_recovered(demo_resolved, tenant):
     truth = json.loads((ws.path / "demo" / "truth.json").read_text())[tenant]
     assert e.shared_checked == len(truth["shared_identifiers"]) >= 3
     assert e.shared_merging == []
-    shared = {
-        (r["id_type"], r["identifier"])
-        for r in ws.lake.read(tenant, "raw", "identity_map").to_pylist() if r["status"] == "shared"
+    status = {
+        (r["id_type"], r["identifier"]): r["status"]
+        for r in ws.lake.read(tenant, "raw", "identity_map").to_pylist()
     }
-    assert {(s["id_type"], s["identifier"]) for s in truth["shared_identifiers"]} <= shared
+    planted = {(s["id_type"], s["identifier"]): s["why"] for s in truth["shared_identifiers"]}
+    # advisor ids are the author of advisor notes, not an identifier of the customer: the
+    # graph reads a verbatim's author only on social posts, so they never enter it
+    advisors = {k for k, why in planted.items() if why.startswith("advisor id")}
+    assert all(k not in status for k in advisors)
+    # every other planted shared identifier is seen by the graph and cut as shared
+    assert {k: status.get(k) for k in set(planted) - advisors} == dict.fromkeys(
+        set(planted) - advisors, "shared")
     assert results[tenant].profiles >= 0.98 * 3000
 
 
