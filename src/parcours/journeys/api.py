@@ -58,12 +58,14 @@ class Journeys:
 
     def precursors(self, tenant: str, *, target: str, lookback: Any = "30d",
                    max_length: int = 3, min_support: int = 20, step_by: str = "event",
-                   start: Date = None, end: Date = None) -> JourneyResult:
+                   top: int | None = None, sort: str = "p_value", start: Date = None,
+                   end: Date = None) -> JourneyResult:
         """Events and ordered sequences over-represented before ``target``."""
         from parcours.journeys.precursors import precursors
 
         return precursors(self.events(tenant, start, end), target=target, lookback=lookback,
-                          max_length=max_length, min_support=min_support, step_by=step_by)
+                          max_length=max_length, min_support=min_support, step_by=step_by,
+                          top=top, sort=sort)
 
     def channels(self, tenant: str, *, start: Date = None, end: Date = None) -> JourneyResult:
         """Channel-to-channel transitions (consecutive events of a profile)."""
