@@ -21,6 +21,7 @@ from parcours.cli_support import (
 from parcours.collect import cli as collect_cli
 from parcours.errors import ParcoursError
 from parcours.identity import cli as identity_cli
+from parcours.journeys import cli as journeys_cli
 from parcours.privacy import cli as privacy_cli
 
 app = typer.Typer(
@@ -160,6 +161,7 @@ def serve(
 collect_cli.register(app)
 privacy_cli.register(app)
 identity_cli.register(app)
+journeys_cli.register(app)
 
 
 def main() -> None:

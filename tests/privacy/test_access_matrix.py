@@ -43,6 +43,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/t/{tenant}/journeys/precursors"): ALL,
     ("GET", "/t/{tenant}/journeys/channels"): ALL,
     ("GET", "/t/{tenant}/journeys/retention"): ALL,
+    # journeys API: aggregates only
+    ("GET", "/api/v1/tenants/{tenant}/journeys/paths"): ALL,
+    ("GET", "/api/v1/tenants/{tenant}/journeys/funnel"): ALL,
+    ("GET", "/api/v1/tenants/{tenant}/journeys/precursors"): ALL,
+    ("GET", "/api/v1/tenants/{tenant}/journeys/channels"): ALL,
+    ("GET", "/api/v1/tenants/{tenant}/journeys/before-call"): ALL,
+    ("GET", "/api/v1/tenants/{tenant}/journeys/retention"): ALL,
     ("GET", "/api/v1/tenants/{tenant}/customers/{key}"): {
         "admin", "data_manager", "advisor", "data_scientist"
     },

@@ -26,7 +26,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     ``request.app.state`` (see :mod:`parcours.web.deps`)."""
     from parcours.web import pages
     from parcours.web.pages.base import html_error, is_page_request
-    from parcours.web.routes import audit, customers, gdpr, health, sql, tables
+    from parcours.web.routes import audit, customers, gdpr, health, journeys, sql, tables
 
     app = FastAPI(
         title="parcours",
@@ -68,5 +68,6 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.include_router(gdpr.router)
     app.include_router(audit.router)
     app.include_router(customers.router)
+    app.include_router(journeys.router)
     pages.install(app)
     return app

@@ -45,7 +45,7 @@ def paths(
     event: str | None = None,
     direction: str = Query("next", pattern="^(next|previous)$"),
     steps: int = Query(3, ge=1, le=6),
-    step_by: str = Query("event", pattern="^(event|channel_event|channel)$"),
+    step_by: str = Query("event", pattern="^(event|page|channel_event)$"),
     who: Principal = Depends(allow(*ALL_ROLES)),
 ) -> HTMLResponse:
     ws = workspace(request)

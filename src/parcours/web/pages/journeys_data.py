@@ -51,6 +51,15 @@ def _seconds(value: Any) -> float | None:
     return _num(value)
 
 
+def _steps(value: Any) -> str:
+    """A path or sequence (a list; a numpy array once through pandas) as ``a → b``."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return " → ".join(str(v) for v in value)
+    return str(value)
+
+
 def _journeys(ws: Any) -> Any:
     """The workspace's journeys API (``ws.journeys``, from the journeys package)."""
     return ws.journeys
@@ -60,8 +69,11 @@ def event_names(ws: Workspace, tenant: str, limit: int = 300) -> list[str]:
     """Event names by frequency (for the pickers), cached per events version."""
 
     def compute() -> list[str]:
+        if not ws.lake.exists(tenant, "analytics", "events"):
+            return []
         ev = ws.table(tenant, "events")
-        df = ev.filter(ev.event.notnull()).group_by("event").agg(n=ev.count()).to_pandas()
+        named = ev.filter(ev.event.notnull())
+        df = named.group_by("event").agg(n=named.count()).to_pandas()
         return df.sort_values(["n", "event"], ascending=[False, True])["event"].head(limit).tolist()
 
     return cached(ws, tenant, ("event_names", limit), [("analytics", "events")], compute)
@@ -91,7 +103,7 @@ def paths_view(ws: Workspace, tenant: str, event: str | None, direction: str, st
         n_c = _col(df, "profiles", "count", "n")
         total = float(df[n_c].sum()) if n_c and len(df) else 0.0
         rows = [
-            {"path": " → ".join(r[path_c]) if isinstance(r[path_c], list | tuple) else str(r[path_c]),
+            {"path": _steps(r[path_c]),
              "count": int(r[n_c]), "share": (float(r[n_c]) / total) if total else None}
             for _, r in df.head(30).iterrows()
         ] if path_c and n_c else []
@@ -164,9 +176,10 @@ def precursors_view(ws: Workspace, tenant: str, target: str, lookback_days: int,
         for _, r in df.head(40).iterrows():
             seq = r[seq_c] if seq_c else ""
             rows.append({
-                "sequence": " → ".join(seq) if isinstance(seq, list | tuple) else str(seq),
-                "support_target": _num(r.get(_col(df, "support_target", "support") or "", None)),
-                "support_control": _num(r.get(_col(df, "support_control") or "", None)),
+                "sequence": _steps(seq),
+                # shares of the target and control windows holding the sequence
+                "support_target": _num(r.get(_col(df, "rate_target", "support_target") or "", None)),
+                "support_control": _num(r.get(_col(df, "rate_control", "support_control") or "", None)),
                 "lift": _num(r.get(_col(df, "lift") or "", None)),
                 "odds_ratio": _num(r.get(_col(df, "odds_ratio") or "", None)),
                 "ci_low": _num(r.get(_col(df, "ci_low", "or_ci_low", "odds_ratio_low") or "", None)),
