@@ -321,3 +321,18 @@ def test_bad_lookback(lookback):
 def test_missing_columns():
     with pytest.raises(JourneysError, match="missing: ts"):
         precursors(ibis.memtable(HAND.drop(["ts"])), target="T")
+
+
+def test_log_p_value_where_p_underflows():
+    """On large tables p underflows to 0; the rows are still ordered by log p, which
+    matches scipy's exact (slow) logsf."""
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    from parcours.journeys.precursors import _log_fisher_greater
+
+    sp, sc = np.array([2000, 521, 300, 224, 10]), np.array([100, 0, 200, 105, 10])
+    got = _log_fisher_greater(sp, sc, 3345, 29988)
+    assert hypergeom.sf(sp[:2] - 1, 3345 + 29988, sp[:2] + sc[:2], 3345).tolist() == [0, 0]
+    assert got == pytest.approx(hypergeom.logsf(sp - 1, 3345 + 29988, sp + sc, 3345),
+                                rel=1e-9)
