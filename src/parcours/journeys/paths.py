@@ -1,0 +1,233 @@
+"""Paths: the most frequent next (or previous) steps from an event, for a Sankey.
+
+Every profile is *anchored* once:
+
+* with ``event``: at its **first** occurrence of ``event`` (an event name, or a step
+  name such as ``web:offres`` with ``step_by="channel_event"``);
+* without: at the start of its journey (``direction="next"``: the path is the
+  profile's first ``steps`` steps) or at its end (``"previous"``: its last steps).
+
+From the anchor the profile's steps (named by :func:`parcours.journeys.base.with_steps`)
+are read in time order (``"next"``) or walking backwards (``"previous"``), repeats of
+the same step in a row counted once when ``collapse_repeats`` (the anchor's own step
+included: a page viewed twice in a row is one step). A profile's events are ordered by
+time, then channel, event and type, so ties come out the same on every engine.
+
+At each level (distance from the anchor) only the ``top`` most frequent step names
+are kept; the others are grouped as ``"other"``. A path shorter than ``steps`` ends
+with ``"(end)"`` steps (for ``"previous"``: the journey began there).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from parcours.journeys.base import JourneyResult, check_events, check_step_by, with_steps
+from parcours.journeys.errors import JourneysError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+#: Directions a path is read in.
+DIRECTIONS = ("next", "previous")
+MAX_STEPS = 10
+MAX_TOP = 50
+#: The step of a path that stopped before ``steps`` steps.
+END = "(end)"
+#: The step name grouping the steps outside a level's ``top``.
+OTHER = "other"
+#: Level-0 labels when no ``event`` anchors the paths.
+JOURNEY_START = "(journey start)"
+JOURNEY_END = "(journey end)"
+
+
+@dataclass
+class PathsResult(JourneyResult):
+    """Paths, plus the Sankey they draw (``nodes``, ``links``; also in ``extra``)."""
+
+    @property
+    def nodes(self) -> list[dict[str, Any]]:
+        """``{"label", "level"}`` per Sankey node; level 0 is the anchor."""
+        return list(self.extra.get("nodes", []))
+
+    @property
+    def links(self) -> list[dict[str, Any]]:
+        """``{"source", "target", "value"}`` per Sankey link: node indexes and profiles."""
+        return list(self.extra.get("links", []))
+
+
+def _check_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise JourneysError(f"invalid {name} {value!r}: give a whole number from {low} to {high}",
+                            parameter=name)
+    return value
+
+
+def _ordered(t: ir.Table) -> list[Any]:
+    """A profile's events in time order, ties broken the same way on every engine
+    (nulls as empty strings: engines sort nulls first or last)."""
+    keys = [t.ts, t.channel.fill_null(""), t.event.fill_null("")]
+    if "type" in t.columns:
+        keys.append(t.type.fill_null(""))
+    return keys
+
+
+def paths(
+    events: ir.Table,
+    *,
+    event: str | None = None,
+    direction: str = "next",
+    steps: int = 3,
+    step_by: str = "event",
+    collapse_repeats: bool = True,
+    top: int = 8,
+) -> PathsResult:
+    """The most frequent paths of ``steps`` steps after (or before) ``event``.
+
+    Args:
+        events: a journey events table (see :mod:`parcours.journeys.base`).
+        event: the anchor; ``None`` anchors every profile at its journey's start
+            (``"next"``) or end (``"previous"``).
+        direction: ``"next"`` or ``"previous"`` (walking backwards from the anchor).
+        steps: steps per path, 1 to 10.
+        step_by: how a step is named (``event``, ``page``, ``channel_event``).
+        collapse_repeats: count the same step repeated in a row once.
+        top: step names kept per level, 1 to 50; the others become ``"other"``.
+
+    Returns:
+        Rows ``path`` (the ``steps`` steps from the anchor, ``"(end)"``-padded),
+        ``profiles`` and ``share`` (of the anchored profiles), most frequent first; the
+        Sankey in ``.nodes`` / ``.links``; ``extra["levels"]``: per level the profiles
+        still going (``profiles``), ``drop_off`` and ``drop_off_rate``. When no profile
+        has ``event``, no rows and ``extra["message"]`` says so.
+
+    Example:
+        >>> res = paths(events, event="price_increase_notified", steps=2)  # doctest: +SKIP
+        >>> res.to_pandas().iloc[0]["path"]                                  # doctest: +SKIP
+        ['offer_comparison_viewed', 'termination_page_viewed']
+    """
+    if direction not in DIRECTIONS:
+        raise JourneysError(f"invalid direction {direction!r}: use next or previous",
+                            parameter="direction")
+    _check_int(steps, "steps", 1, MAX_STEPS)
+    _check_int(top, "top", 1, MAX_TOP)
+    check_step_by(step_by)
+    if event is not None and (not isinstance(event, str) or not event):
+        raise JourneysError(f"invalid event {event!r}: give an event or step name",
+                            parameter="event")
+    params = {"event": event, "direction": direction, "steps": steps, "step_by": step_by,
+              "collapse_repeats": collapse_repeats, "top": top}
+
+    t = check_events(events)
+    # step names on every event (a page path may be anchored at a track event); the
+    # page filter of with_steps becomes a flag so the anchor row stays
+    t = with_steps(t, "channel_event" if step_by == "channel_event" else "event")
+    keep = t.type.isin(["page", "screen"]) if step_by == "page" else ibis.literal(True)
+    t = t.mutate(_keep=keep, _seq=ibis.row_number().over(group_by=t.profile_id,
+                                                        order_by=_ordered(t)))
+    forward = direction == "next"
+    if event is None:
+        rows = t.filter(t._keep)
+    else:
+        hit = (t.event == event) | (t.step == event)
+        t = t.mutate(_a=ibis.ifelse(hit, t._seq, ibis.null("int64")).min().over(
+            group_by=t.profile_id))
+        side = t._seq > t._a if forward else t._seq < t._a
+        # the anchor row itself leads each profile's rows: it anchors the collapse of
+        # repeats and keeps a profile with no step after it
+        rows = t.filter(t._a.notnull() & ((t._seq == t._a) | (t._keep & side)))
+    rows = rows.select("profile_id", "_seq", step=rows.step.fill_null("(none)"))
+
+    def away(r: ir.Table) -> Any:  # walking away from the anchor
+        return ibis.window(group_by=r.profile_id,
+                           order_by=r._seq if forward else ibis.desc(r._seq))
+
+    if collapse_repeats:
+        rows = rows.mutate(_prev=rows.step.lag().over(away(rows)))
+        rows = rows.filter(rows._prev.isnull() | (rows.step != rows._prev))
+    first = 0 if event is not None else 1  # level 0 is the anchor row
+    rows = rows.mutate(_level=ibis.row_number().over(away(rows)) + first)
+    rows = rows.filter(rows._level <= steps)
+    rows = rows.mutate(_n=rows._level.count().over(group_by=[rows._level, rows.step]))
+    rows = rows.mutate(_rk=ibis.dense_rank().over(
+        group_by=rows._level, order_by=[ibis.desc(rows._n), rows.step]))
+    rows = rows.mutate(label=(rows._rk < top).ifelse(rows.step, OTHER))
+    cols = [f"_s{k}" for k in range(1, steps + 1)]
+    wide = rows.group_by("profile_id").agg(**{
+        c: (rows._level == k).ifelse(rows.label, ibis.null("string")).max()
+        for k, c in enumerate(cols, start=1)
+    })
+    wide = wide.select(**{c: wide[c].fill_null(END) for c in cols})
+    agg = wide.group_by(cols).agg(profiles=wide.count()).to_pyarrow()
+
+    start_label = event if event is not None else (JOURNEY_START if forward else JOURNEY_END)
+    return _result(agg, cols, params, start_label, forward, event)
+
+
+def _result(agg: pa.Table, cols: list[str], params: dict[str, Any], start_label: str,
+            forward: bool, event: str | None) -> PathsResult:
+    import pyarrow as pa
+
+    rows = sorted(
+        ((tuple(r[c] for c in cols), int(r["profiles"])) for r in agg.to_pylist()),
+        key=lambda pr: (-pr[1], pr[0]),
+    )
+    anchored = sum(n for _, n in rows)
+    table = pa.table({
+        "path": pa.array([list(p) for p, _ in rows], pa.list_(pa.string())),
+        "profiles": pa.array([n for _, n in rows], pa.int64()),
+        "share": pa.array([n / anchored for _, n in rows], pa.float64()),
+    })
+    extra: dict[str, Any] = {"anchored": anchored,
+                             "levels": _levels(rows, len(cols), anchored) if anchored else []}
+    extra.update(_sankey(rows, start_label, forward))
+    if not anchored:
+        extra["message"] = (f"no profile has the event {event!r}" if event is not None
+                            else "no profile has a step")
+    return PathsResult("paths", params, table, extra)
+
+
+def _levels(rows: list[tuple[tuple[str, ...], int]], steps: int,
+            anchored: int) -> list[dict[str, Any]]:
+    out = []
+    going = anchored
+    for k in range(steps):
+        now = sum(n for p, n in rows if p[k] != END)
+        out.append({"level": k + 1, "profiles": now, "drop_off": going - now,
+                    "drop_off_rate": (going - now) / going if going else None})
+        going = now
+    return out
+
+
+def _sankey(rows: list[tuple[tuple[str, ...], int]], start_label: str,
+            forward: bool) -> dict[str, Any]:
+    """Nodes per (level, label) and links between consecutive levels (none after
+    ``(end)``). For ``previous`` links run in time order: from the farther step in."""
+    flows: dict[tuple[tuple[int, str], tuple[int, str]], int] = defaultdict(int)
+    for path, n in rows:
+        prev = (0, start_label)
+        for k, label in enumerate(path, start=1):
+            flows[(prev, (k, label))] += n
+            if label == END:
+                break
+            prev = (k, label)
+    size: dict[tuple[int, str], int] = defaultdict(int)
+    for (a, b), n in flows.items():
+        size[b] += n
+        if a[0] == 0:
+            size[a] += n
+    # per level: the biggest steps first, then "other", then "(end)"
+    last = {OTHER: 1, END: 2}
+    order = sorted(size, key=lambda node: (node[0], last.get(node[1], 0), -size[node], node[1]))
+    index = {node: i for i, node in enumerate(order)}
+    links = []
+    for (a, b), n in sorted(flows.items(), key=lambda f: (index[f[0][0]], index[f[0][1]])):
+        src, dst = (a, b) if forward else (b, a)
+        links.append({"source": index[src], "target": index[dst], "value": n})
+    return {"nodes": [{"label": label, "level": level} for level, label in order],
+            "links": links}
