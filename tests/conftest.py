@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import copy_workspace
+
 #: Size of the shared demo world. Small enough for a fast suite, large enough for
 #: the planted truth to be recovered with the stated tolerances.
 DEMO_CUSTOMERS = int(os.environ.get("PARCOURS_TEST_CUSTOMERS", "3000"))
@@ -33,6 +35,26 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory):
     ws = parcours.init(path)
     build_demo(ws, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
     return ws
+
+
+@pytest.fixture(scope="session")
+def demo_resolved(demo_ws, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the demo world with identities resolved for both tenants, built once per
+    run: ``(workspace, {tenant: ResolveResult})``. Read-only too: tests that write copy
+    it with :func:`copy_workspace`."""
+    import parcours
+    from parcours.identity import resolve
+
+    ws = parcours.open(copy_workspace(demo_ws, tmp_path_factory, "demo-resolved"))
+    results = {tenant: resolve(ws, tenant) for tenant in ("energie", "fidelite")}
+    yield ws, results
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def demo_resolved_ws(demo_resolved):
+    """The resolved demo world's workspace (see ``demo_resolved``)."""
+    return demo_resolved[0]
 
 
 @pytest.fixture()

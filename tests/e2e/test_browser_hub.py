@@ -11,7 +11,6 @@ copied to docs/img/ for the user guide).
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from tests.e2e.browser_support import (
     screenshot,
     write_timings,
 )
+from tests.support import copy_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -34,20 +34,15 @@ TIMINGS: dict[str, dict[str, float]] = {}
 
 
 @pytest.fixture(scope="session")
-def hub(demo_ws, tmp_path_factory):
+def hub(demo_resolved_ws, tmp_path_factory):
     """A copy of the demo world (the tests write keys and replay), its demo users,
     and a real server on a loopback port."""
     import parcours
     from parcours.web.demo_users import create_demo_users
 
-    path: Path = tmp_path_factory.mktemp("hub") / "ws"
-    shutil.copytree(demo_ws.path, path)
+    # the resolved world (the 360 reads profiles), copied: the tests write keys and replay
+    path: Path = copy_workspace(demo_resolved_ws, tmp_path_factory, "hub")
     ws = parcours.open(path)
-    if not ws.lake.exists("energie", "raw", "identity_map"):  # the 360 reads resolved profiles
-        from parcours.identity import resolve
-
-        for tenant in ws.tenants():
-            resolve(ws, tenant)
     users = {u.name: u for u in create_demo_users(ws)}
     _quarantine_two_events(ws)
     server = HubServer(path).start()

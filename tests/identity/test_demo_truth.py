@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-import parcours
-from parcours.identity import resolve
 from parcours.identity.evaluate import evaluate
-
-
-@pytest.fixture(scope="module")
-def demo_resolved(demo_ws, tmp_path_factory):
-    """A copy of the shared demo world (it is read-only), resolved for both tenants."""
-    path = tmp_path_factory.mktemp("identity-demo") / "ws"
-    shutil.copytree(demo_ws.path, path)
-    ws = parcours.open(path)
-    results = {t: resolve(ws, t) for t in ("energie", "fidelite")}
-    yield ws, results
-    ws.close()
 
 
 @pytest.mark.parametrize("tenant", ["energie", "fidelite"])

@@ -6,14 +6,12 @@ import datetime as dt
 import itertools
 import json
 import random
-import shutil
 from collections import Counter
 
 import ibis
 import pyarrow as pa
 import pytest
 
-import parcours
 from parcours.journeys import JourneysError
 from parcours.journeys.paths import END, OTHER, PathsResult, paths
 
@@ -256,16 +254,9 @@ def test_same_paths_on_duckdb_and_spark(spark_session):
 
 # -- the demo world's planted churn sequence --------------------------------------------------
 @pytest.fixture(scope="module")
-def energie_ws(demo_ws, tmp_path_factory):
-    """A resolved copy of the shared demo world (which tests must not modify)."""
-    from parcours.identity import resolve
-
-    path = tmp_path_factory.mktemp("paths-demo") / "ws"
-    shutil.copytree(demo_ws.path, path)
-    ws = parcours.open(path)
-    resolve(ws, "energie")
-    yield ws
-    ws.close()
+def energie_ws(demo_resolved_ws):
+    """The resolved demo world (shared, read-only)."""
+    return demo_resolved_ws
 
 
 def test_demo_churn_sequence_follows_its_first_step(energie_ws):

@@ -8,14 +8,12 @@ import itertools
 import json
 import math
 import random
-import shutil
 from collections import Counter
 
 import ibis
 import pyarrow as pa
 import pytest
 
-import parcours
 from parcours.journeys import JourneysError
 from parcours.journeys.errors import InvalidDurationError
 from parcours.journeys.precursors import (
@@ -226,23 +224,16 @@ def test_supports_match_a_brute_force_reference(seed, min_support, max_length):
 
 # -- (3) the demo world's planted sequences ------------------------------------------------
 @pytest.fixture(scope="module")
-def demo_resolved(demo_ws, tmp_path_factory):
-    """A resolved copy of the shared demo world (resolution writes the identity map)."""
-    from parcours.identity import resolve
-
-    path = tmp_path_factory.mktemp("precursors-demo") / "ws"
-    shutil.copytree(demo_ws.path, path)
-    ws = parcours.open(path)
-    for tenant in ("energie", "fidelite"):
-        resolve(ws, tenant)
-    yield ws, json.loads((path / "demo" / "truth.json").read_text())
-    ws.close()
+def demo_truth(demo_resolved_ws):
+    """The resolved demo world (shared, read-only) and its planted truth."""
+    ws = demo_resolved_ws
+    return ws, json.loads((ws.path / "demo" / "truth.json").read_text())
 
 
 @pytest.mark.parametrize("tenant", ["energie", "fidelite"])
 @pytest.mark.parametrize("key", ["churn", "call"])
-def test_demo_planted_sequence_found_at_its_lift(demo_resolved, tenant, key):
-    ws, truth = demo_resolved
+def test_demo_planted_sequence_found_at_its_lift(demo_truth, tenant, key):
+    ws, truth = demo_truth
     planted = truth[tenant][key]
     lookback = f"{planted['lookback_days']}d"
     res = ws.journeys.precursors(tenant, target=planted["target"], lookback=lookback)

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -27,6 +26,7 @@ import pytest
 import parcours
 from parcours.privacy import audit
 from tests.privacy.scanning import all_files, search
+from tests.support import copy_workspace
 
 TENANT = "energie"
 
@@ -87,15 +87,11 @@ def _pick(ws, ids_by_person):
 
 
 @pytest.fixture(scope="module")
-def erased(demo_ws, tmp_path_factory):
-    path = tmp_path_factory.mktemp("gdpr") / "ws"
-    shutil.copytree(demo_ws.path, path)
+def erased(demo_resolved_ws, tmp_path_factory):
+    # a copy of the resolved world: profiles, identity map and edges, and the serving
+    # store (SQLite) the 360 view reads — all must lose the person too
+    path = copy_workspace(demo_resolved_ws, tmp_path_factory, "gdpr")
     ws = parcours.open(path)
-    # identity resolution first: profiles, identity map and edges, and the serving store
-    # (SQLite) the 360 view reads — all must lose the person too
-    from parcours.identity.resolve import resolve
-
-    resolve(ws, TENANT)
     assert (ws.serving_dir / TENANT / "raw.sqlite").exists()
     ids_by_person = _truth_ids(ws, TENANT)
     person, key = _pick(ws, ids_by_person)
@@ -123,7 +119,7 @@ def erased(demo_ws, tmp_path_factory):
     ws.close()
     return {"ws": parcours.open(path), "key": key, "ids": ids, "pseudos": pseudos, "before": before,
             "mine": mine, "report": json.loads(run.stdout), "export": json.loads(out.read_text()),
-            "other_tenant": other_tenant, "source": demo_ws}
+            "other_tenant": other_tenant, "source": demo_resolved_ws}
 
 
 def test_export_counts_equal_every_table(erased):
