@@ -22,6 +22,8 @@ router = APIRouter(include_in_schema=False)
 #: Funnel breakdowns the builder offers.
 BREAKDOWNS = ("channel",)
 DEFAULT_FUNNEL_STEPS = 3
+#: Most steps the builder offers (the funnel analysis takes up to 30).
+MAX_FUNNEL_STEPS = 30
 
 
 def _page(request: Request, who: Principal, template: str, active: str, **ctx: Any) -> HTMLResponse:
@@ -65,15 +67,20 @@ def funnel(
     who: Principal = Depends(allow(*ALL_ROLES)),
 ) -> HTMLResponse:
     ws = workspace(request)
-    chosen = [s.strip() for s in step if s.strip()]
+    typed = [s.strip() for s in step]
+    chosen = [s for s in typed if s]
     result, error = None, None
-    if len(chosen) >= 2:
-        result, error = _attempt(jd.funnel_view, ws, tenant, chosen, window_days, breakdown or None)
-    elif step:
-        error = "A funnel needs at least two steps."
-    form_steps = chosen + [""] * max(DEFAULT_FUNNEL_STEPS - len(chosen), 1 if add else 0)
-    if add and len(form_steps) == len(chosen):
-        form_steps.append("")
+    if add:  # "Add a step": the same form with one more (empty) step, nothing computed
+        form_steps = typed + [""] * max(DEFAULT_FUNNEL_STEPS - len(typed), 0)
+        if len(form_steps) < MAX_FUNNEL_STEPS:
+            form_steps.append("")
+    else:
+        if len(chosen) >= 2:
+            result, error = _attempt(jd.funnel_view, ws, tenant, chosen, window_days,
+                                     breakdown or None)
+        elif step:  # the form was sent with fewer than two steps
+            error = "A funnel needs at least two steps."
+        form_steps = chosen + [""] * max(DEFAULT_FUNNEL_STEPS - len(chosen), 0)
     f = {"steps_form": form_steps, "window_days": window_days, "breakdown": breakdown,
          "breakdowns": BREAKDOWNS}
     return _page(request, who, "journeys_funnel.html", "funnel", f=f, result=result, error=error)
