@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,20 +16,16 @@ import parcours
 from parcours.cli import app as cli_app
 from parcours.privacy.users import UserStore
 from parcours.web.app import create_app
+from tests.support import copy_workspace
 
 TENANT = "energie"
 
 
 @pytest.fixture(scope="module")
-def world(demo_ws, tmp_path_factory):
-    """A copy of the shared demo world (tests must not modify it), energie resolved, a
-    manager of each tenant, and an API client."""
-    from parcours.identity import resolve
-
-    path = tmp_path_factory.mktemp("journeys-cli-api") / "ws"
-    shutil.copytree(demo_ws.path, path)
-    ws = parcours.open(path)
-    resolve(ws, TENANT)
+def world(demo_resolved_ws, tmp_path_factory):
+    """A copy of the resolved demo world (shared and read-only: these tests add users),
+    a manager of each tenant, and an API client."""
+    ws = parcours.open(copy_workspace(demo_resolved_ws, tmp_path_factory, "journeys-cli-api"))
     store = UserStore(ws)
     tokens = {t: store.create_user(f"manager-{t}", {t: "manager"}) for t in ("energie", "fidelite")}
     truth = json.loads((ws.path / "demo" / "truth.json").read_text(encoding="utf-8"))[TENANT]
@@ -94,6 +89,12 @@ CASES = {
         lambda t: {"target": t["call"]["target"], "lookback": "30d", "max_length": 2,
                    "min_support": 50},
     ),
+    "precursors-by-lift": (
+        lambda t: ["--target", t["churn"]["target"], "--max-length", "1", "--sort", "lift",
+                   "--top", "5"],
+        lambda t: {"target": t["churn"]["target"], "max_length": 1, "sort": "lift", "top": 5},
+        lambda t: {"target": t["churn"]["target"], "max_length": 1, "sort": "lift", "top": 5},
+    ),
     "channels": (lambda t: ["--end", "2025-07-01"], lambda t: {"end": "2025-07-01"},
                  lambda t: {"end": "2025-07-01"}),
     "before-call": (
@@ -113,7 +114,7 @@ CASES = {
 def test_cli_and_api_give_the_python_numbers(world, case):
     ws, tokens, truth, client = world
     cli_args, py_kwargs, api_params = CASES[case]
-    command = case.split("-breakdown")[0]
+    command = case.split("-breakdown")[0].split("-by-")[0]
     method = command.replace("-", "_")
     python = getattr(ws.journeys, method)(TENANT, **py_kwargs(truth)).to_dict()
     assert python["rows"], python  # a comparison of empty answers would prove little
@@ -217,6 +218,7 @@ def test_cli_mistakes_are_journeys_errors(world, args, says):
         ("funnel", [("steps", "a"), ("steps", "b"), ("window", "3x")], "window"),
         ("paths", {"direction": "sideways"}, "direction"),
         ("precursors", {"target": "no_such_event"}, "target"),
+        ("precursors", {"target": "contract_terminated", "sort": "size"}, "sort"),
         ("before-call", {"days": 0}, "days"),
         ("retention", {"by": "last_seen"}, "by"),
         ("channels", {"start": "2025-06-01", "end": "2025-05-01"}, "end"),

@@ -183,14 +183,16 @@ def precursors_cmd(
     max_length: Annotated[int, typer.Option(help="Longest sequence (1 to 3 steps).")] = 3,
     min_support: Annotated[int, typer.Option(help="Only sequences seen before this many targets.")] = 20,
     step_by: StepByOpt = "event",
+    top: Annotated[int | None, typer.Option(help="Only the first rows (default: all).")] = None,
+    sort: Annotated[str, typer.Option(help="p_value (strongest evidence first) or lift.")] = "p_value",
     start: StartOpt = None,
     end: EndOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Events and ordered sequences over-represented before a target event."""
     result = _run(workspace, tenant, "precursors", target=target, lookback=lookback,
-                  max_length=max_length, min_support=min_support, step_by=step_by, start=start,
-                  end=end)
+                  max_length=max_length, min_support=min_support, step_by=step_by, top=top,
+                  sort=sort, start=start, end=end)
     _show(result, as_json, f"precursors of {target} within {lookback}")
 
 

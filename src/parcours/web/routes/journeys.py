@@ -217,6 +217,8 @@ def precursors(
     max_length: int = Query(3, description="Longest sequence (1 to 3 steps)."),
     min_support: int = Query(20, description="Only sequences held before this many targets."),
     step_by: str = Query("event", description=_STEP_BY),
+    top: int | None = Query(None, description="Only the first rows (default: all)."),
+    sort: str = Query("p_value", description="p_value (strongest evidence first) or lift."),
     start: str | None = Query(None, description=_START),
     end: str | None = Query(None, description=_END),
     who: Principal = Depends(_anyone),
@@ -225,7 +227,7 @@ def precursors(
     """Steps and ordered sequences over-represented before a target event."""
     return PrecursorsOut.model_validate(_run(
         ws, tenant, "precursors", target=target, lookback=lookback, max_length=max_length,
-        min_support=min_support, step_by=step_by, start=start, end=end))
+        min_support=min_support, step_by=step_by, top=top, sort=sort, start=start, end=end))
 
 
 @router.get("/tenants/{tenant}/journeys/channels", response_model=ChannelsOut)
