@@ -45,4 +45,8 @@ def install(app: FastAPI) -> None:
     from parcours.web.pages.customer_domains import warm_views
 
     warmup.WARMERS[:] = [overview_data.overview, warm_views]
+    if set(JOURNEY_PAGES) <= base.AVAILABLE:
+        from parcours.web.pages.journeys_data import warm_journeys
+
+        warmup.WARMERS.append(warm_journeys)
     warmup.install(app)

@@ -242,3 +242,16 @@ def retention_view(ws: Workspace, tenant: str, by: str) -> dict[str, Any]:
         return {"cohorts": cohorts, "months": months, "chart": chart}
 
     return _run(ws, tenant, ("retention", by), compute)
+
+
+# -- start-up warm-up -----------------------------------------------------------------
+def warm_journeys(ws: Workspace, tenant: str) -> None:
+    """Compute the journeys pages' default views (paths from the journey start, channel
+    transitions, retention by first seen, the event pickers) so a first visit is a
+    cache hit. Precursors and funnels depend on what the user picks: not warmed."""
+    if not ws.lake.exists(tenant, "analytics", "identity_map"):
+        return  # identities not resolved yet: the pages say so themselves
+    event_names(ws, tenant)
+    paths_view(ws, tenant, None, "next", 3, "event")
+    channels_view(ws, tenant)
+    retention_view(ws, tenant, "first_seen")
