@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,15 +46,24 @@ def _keys(ws, tenant: str) -> dict[str, str]:
     return {"customer": key}
 
 
+def _churn(ws, tenant: str) -> dict:
+    """The tenant's planted churn sequence and target (demo/truth.json of the world)."""
+    truth = json.loads((ws.path / "demo" / "truth.json").read_text(encoding="utf-8"))
+    return truth[tenant]["churn"]
+
+
 def pages(ws, tenant: str) -> list[tuple[str, str]]:
     k = _keys(ws, tenant)
+    churn = _churn(ws, tenant)
+    seq, target = churn["sequence"], churn["target"]
+    steps = "&".join(f"step={quote(s)}" for s in [*seq, target])
     return [
         ("overview", f"/t/{tenant}/overview"),
         ("sources", f"/t/{tenant}/sources"),
         ("customer 360", f"/t/{tenant}/customers/{k['customer']}"),
-        ("paths", f"/t/{tenant}/journeys/paths"),
-        ("funnel", f"/t/{tenant}/journeys/funnel"),
-        ("precursors", f"/t/{tenant}/journeys/precursors"),
+        ("paths", f"/t/{tenant}/journeys/paths?event={quote(seq[0])}&steps=3"),
+        ("funnel", f"/t/{tenant}/journeys/funnel?{steps}&window_days=30"),
+        ("precursors", f"/t/{tenant}/journeys/precursors?target={quote(target)}&lookback_days=30"),
         ("channels", f"/t/{tenant}/journeys/channels"),
         ("retention", f"/t/{tenant}/journeys/retention"),
     ]
@@ -63,6 +73,10 @@ def measure(page, url: str) -> tuple[float | None, float | None]:
     """(server answer, page drawn) in ms from navigation start."""
     response = page.goto(url)
     if response is None or response.status != 200:
+        return None, None
+    alert = page.locator("[role=alert]")
+    if alert.count():  # the page answered with an error message, not its figures
+        print(f"  {url}: {alert.first.inner_text()}", file=sys.stderr)
         return None, None
     if page.locator("script[data-chart]").count():
         page.wait_for_selector("html[data-charts=drawn]", timeout=30_000)
@@ -115,6 +129,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=url)
+            page.set_default_timeout(180_000)  # a cold precursors page computes for ~16 s on a 20k world
             page.goto("/login")
             page.fill("input[name=user]", name)
             page.fill("input[name=password]", password)
