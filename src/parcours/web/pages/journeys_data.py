@@ -206,7 +206,7 @@ def channels_view(ws: Workspace, tenant: str) -> dict[str, Any]:
             matrix[idx[r[from_c]]][idx[r[to_c]]] += int(r[n_c])
         shares = [[(n / sum(row)) if sum(row) else 0.0 for n in row] for row in matrix]
         chart = figure(
-            [{"type": "heatmap", "z": shares, "x": channels, "y": channels, "colorscale": "Blues",
+            [{"type": "heatmap", "z": shares, "x": channels, "y": channels, "colorscale": "Blues", "reversescale": True,
               "hovertemplate": "%{y} → %{x}: %{z:.1%}<extra></extra>"}],
             xaxis={"title": {"text": "to"}}, yaxis={"title": {"text": "from"}, "autorange": "reversed"},
             margin={"l": 96, "r": 16, "t": 16, "b": 80},
@@ -235,7 +235,7 @@ def retention_view(ws: Workspace, tenant: str, by: str) -> dict[str, Any]:
                             "rates": rates})
         chart = figure(
             [{"type": "heatmap", "z": [c["rates"] for c in cohorts], "x": [f"M{m}" for m in range(months)],
-              "y": [c["cohort"] for c in cohorts], "colorscale": "Blues", "zmin": 0, "zmax": 1,
+              "y": [c["cohort"] for c in cohorts], "colorscale": "Blues", "reversescale": True, "zmin": 0, "zmax": 1,
               "hovertemplate": "cohort %{y}, %{x}: %{z:.1%}<extra></extra>"}],
             yaxis={"autorange": "reversed", "type": "category"}, margin={"l": 72, "r": 16, "t": 16, "b": 40},
         )
