@@ -8,17 +8,12 @@ import random
 import re
 from collections import Counter
 
-import ibis
 import pyarrow as pa
 import pytest
 
 from parcours.journeys import JourneysError
 from parcours.journeys.channels import before_call, channels
-
-T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
-SCHEMA = pa.schema([("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
-                    ("event", pa.string()), ("channel", pa.string()), ("type", pa.string()),
-                    ("properties", pa.string())])
+from tests.journeys.logs import SCHEMA, T0, duck, spark_table
 
 
 def _log(rows: list[tuple]) -> pa.Table:
@@ -32,16 +27,6 @@ def _log(rows: list[tuple]) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in full], SCHEMA)
 
 
-def _duck(tbl: pa.Table) -> ibis.Table:
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
-    con.con.register("ev", tbl)
-    return con.table("ev")
-
-
-def _spark(spark, tbl: pa.Table, name: str) -> ibis.Table:
-    spark.createDataFrame(tbl.to_pandas()).createOrReplaceTempView(name)
-    return ibis.pyspark.connect(spark).table(name)
 
 
 def _tuples(res) -> list[tuple]:
@@ -59,7 +44,7 @@ def test_channel_transitions_exact():
         ("d", 0, "sent", None), ("d", 1, "home", "web"),  # no channel: "(none)"
         ("e", 0, "a", "web"), ("e", 1, "b", "web"), ("e", 2, "c", "web"),
     ]
-    res = channels(_duck(_log(log)))
+    res = channels(duck(_log(log)))
     assert res.table.column_names == ["from_channel", "to_channel", "transitions", "share_of_from"]
     assert _tuples(res) == [
         ("(none)", "web", 1, 1.0),
@@ -71,7 +56,7 @@ def test_channel_transitions_exact():
 
 
 def test_channels_without_transitions():
-    res = channels(_duck(_log([("a", 0, "home", "web")])))
+    res = channels(duck(_log([("a", 0, "home", "web")])))
     assert len(res) == 0 and res.extra["transitions"] == 0 and "message" in res.extra
 
 
@@ -121,7 +106,7 @@ CALL_LOG = [
 
 
 def test_before_call_exact():
-    res = before_call(_duck(_log(CALL_LOG)), days=7)
+    res = before_call(duck(_log(CALL_LOG)), days=7)
     assert res.params["call_event"] == "call"  # identify calls are not call events
     assert res.table.column_names == ["reason", "step", "calls", "share", "calls_with_reason"]
     assert _tuples(res) == [
@@ -136,22 +121,22 @@ def test_before_call_exact():
                                     {"reason": "billing", "calls": 2},
                                     {"reason": "payment", "calls": 1}]
     # top per reason: ties broken by step name
-    top2 = before_call(_duck(_log(CALL_LOG)), days=7, top=2)
+    top2 = before_call(duck(_log(CALL_LOG)), days=7, top=2)
     assert [r[:2] for r in _tuples(top2)] == [("(none)", "login_error"), ("billing", "screen_x"),
                                               ("billing", "at_call"), ("payment", "faq")]
     # a shorter window: only the day before each call
-    one = before_call(_duck(_log(CALL_LOG)), days=1, call_event="call")
+    one = before_call(duck(_log(CALL_LOG)), days=1, call_event="call")
     assert _tuples(one) == [("(none)", "login_error", 1, 0.5, 2),
                             ("billing", "screen_x", 1, 0.5, 2), ("payment", "faq", 1, 1.0, 1)]
 
 
 def test_before_call_other_event_and_missing_event():
-    res = before_call(_duck(_log(CALL_LOG)), call_event="callback_scheduled", days=2)
+    res = before_call(duck(_log(CALL_LOG)), call_event="callback_scheduled", days=2)
     assert res.extra["calls"] == 1 and len(res) == 0
     assert res.extra["reasons"] == [{"reason": "(none)", "calls": 1}]
-    none = before_call(_duck(_log(CALL_LOG)), call_event="nope")
+    none = before_call(duck(_log(CALL_LOG)), call_event="nope")
     assert len(none) == 0 and "nope" in none.extra["message"]
-    empty = before_call(_duck(_log([("a", 0, "home", "web")])))
+    empty = before_call(duck(_log([("a", 0, "home", "web")])))
     assert len(empty) == 0 and "call_center" in empty.extra["message"]
 
 
@@ -159,7 +144,7 @@ def test_before_call_other_event_and_missing_event():
                                 {"digital_channels": []}])
 def test_before_call_invalid(kw):
     with pytest.raises(JourneysError):
-        before_call(_duck(_log(CALL_LOG)), **kw)
+        before_call(duck(_log(CALL_LOG)), **kw)
 
 
 def reference_before_call(rows, call_event, days, top):
@@ -204,7 +189,7 @@ def random_log(seed: int, profiles: int = 40) -> pa.Table:
 @pytest.mark.parametrize("seed", [11, 12])
 def test_match_references_on_random_logs(seed):
     tbl = random_log(seed)
-    t, rows = _duck(tbl), tbl.to_pylist()
+    t, rows = duck(tbl), tbl.to_pylist()
     assert _tuples(channels(t)) == reference_channels(rows)
     for days, top in ((3, 10), (7, 2)):
         got = before_call(t, days=days, top=top)
@@ -216,10 +201,10 @@ def test_match_references_on_random_logs(seed):
 @pytest.mark.spark
 def test_same_results_on_duckdb_and_spark(spark_session):
     tbl = random_log(13, profiles=25)
-    duck, spark = _duck(tbl), _spark(spark_session, tbl, "channels_parity_events")
-    a, b = channels(duck), channels(spark)
+    on_duck, spark = duck(tbl), spark_table(spark_session, tbl, "channels_parity_events")
+    a, b = channels(on_duck), channels(spark)
     assert len(a) > 5 and a.to_dict() == b.to_dict()
-    a, b = before_call(duck, days=5, top=3), before_call(spark, days=5, top=3)
+    a, b = before_call(on_duck, days=5, top=3), before_call(spark, days=5, top=3)
     assert len(a) > 3 and a.to_dict() == b.to_dict()
 
 

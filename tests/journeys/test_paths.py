@@ -8,17 +8,12 @@ import json
 import random
 from collections import Counter
 
-import ibis
 import pyarrow as pa
 import pytest
 
 from parcours.journeys import JourneysError
 from parcours.journeys.paths import END, OTHER, PathsResult, paths
-
-T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
-SCHEMA = pa.schema([("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
-                    ("event", pa.string()), ("channel", pa.string()), ("type", pa.string()),
-                    ("properties", pa.string())])
+from tests.journeys.logs import SCHEMA, T0, duck, spark_table
 
 
 def _log(rows: list[tuple]) -> pa.Table:
@@ -27,12 +22,6 @@ def _log(rows: list[tuple]) -> pa.Table:
              r[4] if len(r) > 4 else "track", None) for r in rows]
     return pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in full], SCHEMA)
 
-
-def _duck(tbl: pa.Table) -> ibis.Table:
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
-    con.con.register("ev", tbl)
-    return con.table("ev")
 
 
 def _rows(res) -> list[tuple[list[str], int]]:
@@ -57,7 +46,7 @@ NEXT_LOG = [
 
 
 def test_next_paths_collapse_end_and_ties():
-    res = paths(_duck(_log(NEXT_LOG)), event="home", steps=3)
+    res = paths(duck(_log(NEXT_LOG)), event="home", steps=3)
     assert isinstance(res, PathsResult)
     assert _rows(res) == [
         (["offers", END, END], 2),            # b, f
@@ -76,7 +65,7 @@ def test_next_paths_collapse_end_and_ties():
 
 
 def test_keep_repeats():
-    res = paths(_duck(_log(NEXT_LOG)), event="home", steps=3, collapse_repeats=False)
+    res = paths(duck(_log(NEXT_LOG)), event="home", steps=3, collapse_repeats=False)
     assert dict((tuple(p), n) for p, n in _rows(res)) == {
         ("home", "offers", "offers"): 1,  # a
         ("offers", END, END): 2,
@@ -90,12 +79,12 @@ def test_rare_steps_grouped_as_other_ties_by_name():
     log = [(p, 0, "start") for p in "pqrstuv"]
     log += [(p, 1, s) for p, s in zip("pqrstuv", "aaabbcc", strict=True)]
     log += [("p", 2, "z"), ("q", 2, "y")]
-    res = paths(_duck(_log(log)), event="start", steps=2, top=2)
+    res = paths(duck(_log(log)), event="start", steps=2, top=2)
     assert _rows(res) == [
         (["b", END], 2), ([OTHER, END], 2), (["a", END], 1), (["a", "y"], 1), (["a", "z"], 1),
     ]
     # level 2 counts y and z once each: both kept with top=2, only "y" with top=1
-    res1 = paths(_duck(_log(log)), event="start", steps=2, top=1)
+    res1 = paths(duck(_log(log)), event="start", steps=2, top=1)
     assert _rows(res1) == [([OTHER, END], 4), (["a", END], 1), (["a", OTHER], 1), (["a", "y"], 1)]
 
 
@@ -104,10 +93,10 @@ def test_previous_direction_walks_backwards():
            ("a", 5, "after"), ("a", 6, "target"),
            ("b", 0, "s3"), ("b", 1, "target"),
            ("c", 0, "target")]
-    res = paths(_duck(_log(log)), event="target", direction="previous", steps=4)
+    res = paths(duck(_log(log)), event="target", direction="previous", steps=4)
     assert _rows(res) == [([END, END, END, END], 1), (["s3", END, END, END], 1),
                           (["s3", "s2", "s1", END], 1)]
-    kept = paths(_duck(_log(log)), event="target", direction="previous", steps=3,
+    kept = paths(duck(_log(log)), event="target", direction="previous", steps=3,
                  collapse_repeats=False)
     assert (["s3", "s2", "s2"], 1) in _rows(kept)
     # links run in time order: into the anchor (node 0) from the level-1 steps
@@ -118,9 +107,9 @@ def test_previous_direction_walks_backwards():
 
 def test_without_event_journey_start_and_end():
     log = [("a", 0, "x"), ("a", 1, "y"), ("a", 2, "z"), ("b", 0, "y")]
-    nxt = paths(_duck(_log(log)), steps=2)
+    nxt = paths(duck(_log(log)), steps=2)
     assert _rows(nxt) == [(["x", "y"], 1), (["y", END], 1)]
-    prev = paths(_duck(_log(log)), direction="previous", steps=2)
+    prev = paths(duck(_log(log)), direction="previous", steps=2)
     assert _rows(prev) == [(["y", END], 1), (["z", "y"], 1)]
     assert nxt.nodes[0] == {"label": "(journey start)", "level": 0}
     assert prev.nodes[0] == {"label": "(journey end)", "level": 0}
@@ -130,10 +119,10 @@ def test_step_by_channel_event_and_page():
     log = [("a", 0, "home", "web", "page"), ("a", 1, "promo_clicked", "web", "track"),
            ("a", 2, "home", "app", "screen"), ("a", 3, "offers", "web", "page"),
            ("b", 0, "promo_clicked", "web", "track"), ("b", 1, "offers", "web", "page")]
-    ce = paths(_duck(_log(log)), event="web:home", step_by="channel_event", steps=3)
+    ce = paths(duck(_log(log)), event="web:home", step_by="channel_event", steps=3)
     assert _rows(ce) == [(["web:promo_clicked", "app:home", "web:offers"], 1)]
     # a page path may start at a track event; the track itself is not a step
-    pg = paths(_duck(_log(log)), event="promo_clicked", step_by="page", steps=2)
+    pg = paths(duck(_log(log)), event="promo_clicked", step_by="page", steps=2)
     assert _rows(pg) == [(["home", "offers"], 1), (["offers", END], 1)]
 
 
@@ -141,7 +130,7 @@ def test_sankey_nodes_and_links():
     log = [("a", 0, "s"), ("a", 1, "x"), ("a", 2, "y"),
            ("b", 0, "s"), ("b", 1, "x"),
            ("c", 0, "s"), ("c", 1, "w")]
-    res = paths(_duck(_log(log)), event="s", steps=2)
+    res = paths(duck(_log(log)), event="s", steps=2)
     labels = [(n["level"], n["label"]) for n in res.nodes]
     assert labels == [(0, "s"), (1, "x"), (1, "w"), (2, "y"), (2, END)]
     flows = {(labels[lk["source"]], labels[lk["target"]]): lk["value"] for lk in res.links}
@@ -150,7 +139,7 @@ def test_sankey_nodes_and_links():
 
 
 def test_event_not_found_is_an_empty_result():
-    res = paths(_duck(_log(NEXT_LOG)), event="nowhere")
+    res = paths(duck(_log(NEXT_LOG)), event="nowhere")
     assert len(res) == 0 and res.table.column_names == ["path", "profiles", "share"]
     assert "nowhere" in res.extra["message"]
     assert res.nodes == [] and res.links == [] and res.extra["levels"] == []
@@ -161,7 +150,7 @@ def test_event_not_found_is_an_empty_result():
                                 {"event": ""}])
 def test_invalid_parameters(kw):
     with pytest.raises(JourneysError):
-        paths(_duck(_log(NEXT_LOG)), **kw)
+        paths(duck(_log(NEXT_LOG)), **kw)
 
 
 # -- a reference implementation on random logs -------------------------------------------
@@ -221,7 +210,7 @@ def random_log(seed: int, profiles: int = 40) -> pa.Table:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_matches_reference_on_random_logs(seed):
     tbl = random_log(seed)
-    t = _duck(tbl)
+    t = duck(tbl)
     rows = tbl.to_pylist()
     shapes = [(1, "event", True, 8), (3, "channel_event", False, 2), (3, "page", True, 2),
               (4, "event", False, 3)]
@@ -240,16 +229,14 @@ def test_matches_reference_on_random_logs(seed):
 @pytest.mark.spark
 def test_same_paths_on_duckdb_and_spark(spark_session):
     tbl = random_log(7, profiles=25)
-    df = spark_session.createDataFrame(tbl.to_pandas())
-    df.createOrReplaceTempView("paths_parity_events")
-    spark_t = ibis.pyspark.connect(spark_session).table("paths_parity_events")
+    spark_t = spark_table(spark_session, tbl, "paths_parity_events")
     # one query (Spark is slow to start): backwards (descending windows), collapsed,
     # anchored on an event name under channel:event step names, "other" grouping
     kw = {"event": "home", "direction": "previous", "steps": 3, "top": 2,
           "step_by": "channel_event"}
-    duck, spark = paths(_duck(tbl), **kw), paths(spark_t, **kw)
-    assert len(duck) > 3 and OTHER in {s for p in duck.table["path"].to_pylist() for s in p}
-    assert spark.to_dict() == duck.to_dict()
+    on_duck, spark = paths(duck(tbl), **kw), paths(spark_t, **kw)
+    assert len(on_duck) > 3 and OTHER in {s for p in on_duck.table["path"].to_pylist() for s in p}
+    assert spark.to_dict() == on_duck.to_dict()
 
 
 # -- the demo world's planted churn sequence --------------------------------------------------

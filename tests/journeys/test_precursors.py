@@ -22,12 +22,8 @@ from parcours.journeys.precursors import (
     odds_ratio_ci,
     precursors,
 )
+from tests.journeys.logs import SCHEMA, T0
 
-T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
-SCHEMA = pa.schema([
-    ("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("event", pa.string()),
-    ("channel", pa.string()), ("type", pa.string()), ("properties", pa.string()),
-])
 Z95 = 1.959963984540054
 
 

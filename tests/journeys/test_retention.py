@@ -5,16 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-import ibis
 import pyarrow as pa
 import pytest
 
 from parcours.journeys import JourneysError
 from parcours.journeys.retention import NoPurchaseEventError, retention
-
-SCHEMA = pa.schema([("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
-                    ("event", pa.string()), ("channel", pa.string()), ("type", pa.string()),
-                    ("properties", pa.string())])
+from tests.journeys.logs import SCHEMA, duck, spark_table
 
 
 def _at(*args: int) -> dt.datetime:
@@ -26,12 +22,6 @@ def _log(rows: list[tuple]) -> pa.Table:
     full = [(p, ts, e, "web", "track", None) for p, ts, e in rows]
     return pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in full], SCHEMA)
 
-
-def _duck(tbl: pa.Table) -> ibis.Table:
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
-    con.con.register("ev", tbl)
-    return con.table("ev")
 
 
 def _tuples(res) -> list[tuple]:
@@ -47,7 +37,7 @@ def test_first_seen_cohorts_across_the_year_boundary():
         ("c", _at(2024, 12, 20), "home"), ("c", _at(2024, 12, 25), "home"),  # one month, once
         ("d", _at(2025, 1, 1), "home"), ("d", _at(2025, 2, 14), "home"),
     ]
-    res = retention(_duck(_log(log)))
+    res = retention(duck(_log(log)))
     assert res.table.column_names == ["cohort", "month", "cohort_size", "returning", "rate"]
     assert res.table.schema.field("cohort").type == pa.date32()
     nov, dec, jan = dt.date(2024, 11, 1), dt.date(2024, 12, 1), dt.date(2025, 1, 1)
@@ -70,20 +60,20 @@ PURCHASES = [
 
 def test_first_purchase_default_and_explicit_events():
     jan, feb = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
-    res = retention(_duck(_log(PURCHASES)), by="first_purchase")
+    res = retention(duck(_log(PURCHASES)), by="first_purchase")
     assert res.extra["purchase_events"] == ["store_visit", "coupon_redeemed"]
     # months run to the last month with a purchase (March; April's visit is no purchase)
     assert _tuples(res) == [(jan, 0, 2, 2, 1.0), (jan, 1, 2, 1, 0.5), (jan, 2, 2, 1, 0.5)]
-    only = retention(_duck(_log(PURCHASES)), by="first_purchase", purchase_event="store_visit")
+    only = retention(duck(_log(PURCHASES)), by="first_purchase", purchase_event="store_visit")
     assert _tuples(only) == [(jan, 0, 1, 1, 1.0), (jan, 1, 1, 0, 0.0), (jan, 2, 1, 1, 1.0),
                              (feb, 0, 1, 1, 1.0), (feb, 1, 1, 0, 0.0)]
-    both = retention(_duck(_log(PURCHASES)), by="first_purchase",
+    both = retention(duck(_log(PURCHASES)), by="first_purchase",
                      purchase_event=["store_visit", "coupon_redeemed"])
     assert _tuples(both) == _tuples(res)
 
 
 def test_purchase_errors_and_empty_results():
-    t = _duck(_log([("a", _at(2025, 1, 3), "home")]))
+    t = duck(_log([("a", _at(2025, 1, 3), "home")]))
     with pytest.raises(NoPurchaseEventError, match="purchase_event"):
         retention(t, by="first_purchase")
     with pytest.raises(JourneysError):
@@ -131,7 +121,7 @@ def random_log(seed: int, profiles: int = 60) -> pa.Table:
 @pytest.mark.parametrize("seed", [21, 22])
 def test_matches_reference_on_random_logs(seed):
     tbl = random_log(seed)
-    t, rows = _duck(tbl), tbl.to_pylist()
+    t, rows = duck(tbl), tbl.to_pylist()
     got = _tuples(retention(t))
     assert len({r[0] for r in got}) >= 6 and got == reference(rows)
     assert _tuples(retention(t, by="first_purchase")) == reference(rows, {"store_visit"})
@@ -140,7 +130,6 @@ def test_matches_reference_on_random_logs(seed):
 @pytest.mark.spark
 def test_same_cohorts_on_duckdb_and_spark(spark_session):
     tbl = random_log(23, profiles=30)
-    spark_session.createDataFrame(tbl.to_pandas()).createOrReplaceTempView("retention_parity")
-    spark_t = ibis.pyspark.connect(spark_session).table("retention_parity")
-    a, b = retention(_duck(tbl)), retention(spark_t)
+    spark_t = spark_table(spark_session, tbl, "retention_parity")
+    a, b = retention(duck(tbl)), retention(spark_t)
     assert len(a) > 10 and a.to_dict() == b.to_dict()

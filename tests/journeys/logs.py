@@ -1,0 +1,31 @@
+"""Small journey event logs for the analyses' tests: the table's schema and where to run it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import pyarrow as pa
+
+#: Time zero of the hand-written logs.
+T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+
+#: A journey events table (see parcours.journeys.base).
+SCHEMA = pa.schema([
+    ("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("event", pa.string()),
+    ("channel", pa.string()), ("type", pa.string()), ("properties", pa.string()),
+])
+
+
+def duck(tbl: pa.Table, name: str = "ev") -> ibis.Table:
+    """``tbl`` on a new DuckDB connection (UTC, as parcours' engine sets it)."""
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    con.con.register(name, tbl)
+    return con.table(name)
+
+
+def spark_table(spark, tbl: pa.Table, name: str) -> ibis.Table:
+    """``tbl`` as a temporary view of the test run's Spark session."""
+    spark.createDataFrame(tbl.to_pandas()).createOrReplaceTempView(name)
+    return ibis.pyspark.connect(spark).table(name)
