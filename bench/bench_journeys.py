@@ -6,11 +6,13 @@ set of the child and its children, Spark's JVM included, sampled every 50 ms):
 * ``parcours``: the journeys functions on an Ibis DuckDB table over the Parquet files
   (``ibis.duckdb.connect()`` + ``read_parquet``);
 * ``pandas``: a straightforward vectorized implementation (``merge_asof`` per funnel
-  step, ``groupby``/``shift`` for paths and precursors) over the Parquet loaded once;
-* ``spark``: PySpark DataFrame API, ``local[2]`` (one shuffle per analysis: each
-  profile's events sorted in an array, then Spark's higher-order functions);
+  step, ``groupby``/``shift`` for paths, merges for precursors) over the Parquet loaded
+  once (the load is the child's setup, reported apart from the analysis' seconds);
+* ``spark``: PySpark DataFrame API, ``local[2]`` (funnels and paths: each profile's
+  events sorted in one array, then Spark's higher-order functions; precursors: joins);
 * ``chdb``: ClickHouse in-process (the engine behind PostHog): ``windowFunnel`` for the
-  funnels, ``groupArray`` + array functions for paths and precursors.
+  funnels, ``groupArray`` + array functions for paths, joins over ``Memory`` tables for
+  precursors.
 
 The data: a synthetic, seeded event log (``--events``, 50 events per profile by default,
 40 event names with a skewed distribution, one year) with a planted 20-step progression
@@ -20,8 +22,12 @@ written once as Parquet under ``bench/results/journeys_data.tmp/`` and reused.
 Every tool must give the same funnel counts, top paths and precursor supports: the run
 records ``agree`` per analysis.
 
+Precursors are mined the same way by every tool (per window and step the first and last
+time; ``a → b`` held iff first(a) < last(b); ``a → b → c`` iff the first b after first(a)
+comes before last(c)), so ``agree`` covers lengths 1 to 3.
+
     python bench/bench_journeys.py --events 10_000_000
-    python bench/bench_journeys.py --events 100_000_000 --tools parcours,chdb
+    python bench/bench_journeys.py --events 100_000_000 --tools parcours,chdb --duckdb-memory 8GB
 """
 
 from __future__ import annotations
