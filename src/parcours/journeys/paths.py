@@ -127,10 +127,19 @@ def paths(
     # step names on every event (a page path may be anchored at a track event); the
     # page filter of with_steps becomes a flag so the anchor row stays
     t = with_steps(t, "channel_event" if step_by == "channel_event" else "event")
+    forward = direction == "next"
+    if event is not None:
+        # only profiles with the event, and only their events on the anchor's side of
+        # its first time: the windows below then sort those rows, not the whole table.
+        # Rows dropped are strictly before (next) or after (previous) the first
+        # occurrence's time, so they are never steps; the order of the others is kept.
+        hits = t.filter((t.event == event) | (t.step == event))
+        first_at = hits.group_by(_p=hits.profile_id).agg(_at=hits.ts.min())
+        t = t.inner_join(first_at, t.profile_id == first_at._p)
+        t = t.filter(t.ts >= t._at if forward else t.ts <= t._at).drop("_p", "_at")
     keep = t.type.isin(["page", "screen"]) if step_by == "page" else ibis.literal(True)
     t = t.mutate(_keep=keep, _seq=ibis.row_number().over(group_by=t.profile_id,
                                                         order_by=_ordered(t)))
-    forward = direction == "next"
     if event is None:
         rows = t.filter(t._keep)
     else:
