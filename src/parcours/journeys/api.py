@@ -53,8 +53,10 @@ class Journeys:
         """Profiles reaching each of ``steps`` in order within ``window``."""
         from parcours.journeys.funnel import funnel
 
+        # Spark checkpoints the funnel's passes as Parquet in the workspace's state folder
         return funnel(self.events(tenant, start, end), steps=steps, window=window,
-                      breakdown=breakdown, step_by=step_by)
+                      breakdown=breakdown, step_by=step_by,
+                      scratch_dir=self.ws.state_dir / "journeys-scratch")
 
     def precursors(self, tenant: str, *, target: str, lookback: Any = "30d",
                    max_length: int = 3, min_support: int = 20, step_by: str = "event",

@@ -46,15 +46,18 @@ steps cost about what the events of 20 names cost, not 20 passes over all events
 
 The best chain's start is the latest start among a profile's chains at its last step;
 that start wins every meeting on its way, so its states give the step times. Each
-pass is materialized (a temporary table on DuckDB, a cached DataFrame on Spark) and
-dropped when the answer is in. Times are microseconds since 1970 inside (integer
+pass is materialized (a temporary table on DuckDB, Parquet on Spark: see ``_Scratch``)
+and dropped when the answer is in. Times are microseconds since 1970 inside (integer
 comparisons and differences).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -140,6 +143,7 @@ def funnel(
     window: str | int | float | dt.timedelta = "30d",
     breakdown: str | None = None,
     step_by: str = "event",
+    scratch_dir: str | Path | None = None,
 ) -> JourneyResult:
     """Profiles reaching each of ``steps`` in order within ``window`` (see module doc).
 
@@ -150,6 +154,8 @@ def funnel(
         breakdown: ``"channel"``, ``"property:NAME"`` or another column: adds rows per
             value of the step-1 event of each profile's best chain.
         step_by: how events are named as steps (``event``, ``page``, ``channel_event``).
+        scratch_dir: where Spark writes the intermediate tables (a temporary folder by
+            default; on a cluster, give one every executor sees). Unused on DuckDB.
 
     Example:
         >>> funnel(events, steps=["home", "offer", "subscribe"], window="7d").to_pandas()
@@ -166,7 +172,7 @@ def funnel(
     breakdown = check_breakdown(t, breakdown)
     window_us = td // dt.timedelta(microseconds=1)
 
-    scratch = _Scratch()
+    scratch = _Scratch(scratch_dir)
     try:
         chain = chains(t, steps=steps, window_us=window_us, scratch=scratch,
                         breakdown=breakdown, step_by=step_by)
@@ -217,33 +223,53 @@ def _value(t: ir.Table, breakdown: str, engine: str) -> ir.Value:
 class _Scratch:
     """The intermediate tables of one funnel run, dropped at the end.
 
-    On DuckDB a temporary table made by one statement (``.cache()`` takes three and
-    reads the new table's schema back: more than the query itself on small data);
-    elsewhere ``.cache()`` (on Spark a cached DataFrame, computed when first used).
+    DuckDB: a temporary table made by one statement (``.cache()`` takes three and reads
+    the new table's schema back: more than the query itself on small data). Spark: a
+    cached table keeps its lineage, so each pass would carry the plans of all before it
+    (20 steps ran out of driver memory planning them); Spark writes each table to
+    Parquet under ``folder`` and reads it back, which cuts the lineage (a checkpoint
+    with Ibis' own calls). Other engines: ``.cache()``.
     """
 
-    def __init__(self) -> None:
-        self.tables: list[ir.Table] = []
-        self.dropped: list[tuple[Any, str]] = []  # (DuckDB backend, table)
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.run_dir: Path | None = None
+        self.duck: list[tuple[Any, str]] = []  # (backend, temporary table)
+        self.views: list[tuple[Any, str]] = []  # (backend, Spark view over Parquet)
+        self.cached: list[ir.Table] = []
 
     def keep(self, t: ir.Table) -> ir.Table:
         backend = t.get_backend()
+        name = f"parcours_funnel_{uuid.uuid4().hex}"
         if backend.name == "duckdb":
-            name = f"parcours_funnel_{uuid.uuid4().hex}"
             backend.raw_sql(f'CREATE TEMP TABLE "{name}" AS {backend.compile(t)}')
-            self.dropped.append((backend, name))
+            self.duck.append((backend, name))
             return backend.sql(f'SELECT * FROM "{name}"', schema=t.schema())
+        if backend.name == "pyspark":
+            if self.run_dir is None:
+                if self.folder is None:
+                    self.run_dir = Path(tempfile.mkdtemp(prefix="parcours-funnel-"))
+                else:
+                    self.run_dir = self.folder / f"funnel-{uuid.uuid4().hex}"
+                    self.run_dir.mkdir(parents=True)
+            path = str(self.run_dir / name)
+            backend.to_parquet(t, path)
+            self.views.append((backend, name))
+            return backend.read_parquet(path, table_name=name)
         cached = t.cache()
-        self.tables.append(cached)
+        self.cached.append(cached)
         return cached
 
     def close(self) -> None:
-        for backend, name in reversed(self.dropped):
+        for backend, name in self.duck:
             backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
-        for t in reversed(self.tables):
+        for backend, name in self.views:
+            backend.raw_sql(f"DROP VIEW IF EXISTS `{name}`")
+        for t in self.cached:
             t.release()
-        self.dropped.clear()
-        self.tables.clear()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.duck, self.views, self.cached, self.run_dir = [], [], [], None
 
 
 def _states_after(e: ir.Table, states: ir.Table, code: list[int], k: int,
@@ -272,7 +298,10 @@ def _states_after(e: ir.Table, states: ir.Table, code: list[int], k: int,
         profile_id=states.profile_id, u=states.tau, key=key,
         hit=ibis.null("int64"), j=states.j.cast("int16"), s=states.s,
     ))
-    onwards = ibis.window(group_by="profile_id", order_by=["u", "key"], rows=(0, None))
+    # "from this row onwards" as a running frame in descending order: Spark computes an
+    # UNBOUNDED FOLLOWING frame again for every row (quadratic), a running one in one go
+    onwards = ibis.window(group_by="profile_id",
+                          order_by=[ibis.desc("u"), ibis.desc("key")], rows=(None, 0))
     rows = rows.mutate(to=rows.hit.min().over(onwards))
     rows = rows.filter(rows.s.notnull(), rows.to.notnull(), rows.to - rows.s <= window_us)
     nxt = rows.select(
