@@ -48,3 +48,20 @@ def test_same_profiles_on_duckdb_and_spark(workspace, spark_session, tmp_path):
     e1 = sorted(map(str, workspace.lake.read("energie", "analytics", "identity_edges").to_pylist()))
     e2 = sorted(map(str, spark_ws.lake.read("energie", "analytics", "identity_edges").to_pylist()))
     assert e1 == e2
+
+
+def test_json_values_keep_trailing_letters_on_both_engines(spark_session):
+    """Ibis' strip() on Spark also trims the letters v and f (its escapes \\v and \\f are
+    read as letters): a pseudonym ending in f lost a character. json_value must not."""
+    import ibis
+    import pandas as pd
+
+    from parcours.identity.edges import json_value
+
+    values = ["pxa0f", "vpx12v", "  spaced\t", "fff"]
+    df = pd.DataFrame({"traits": [f'{{"email": "{v}"}}' for v in values]})
+    spark_session.createDataFrame(df).createOrReplaceTempView("json_strip_values")
+    expected = ["pxa0f", "vpx12v", "spaced", "fff"]
+    for t in (ibis.pyspark.connect(spark_session).table("json_strip_values"), ibis.memtable(df)):
+        got = t.select(v=json_value(t.traits, "email")).to_pandas()["v"].tolist()
+        assert got == expected, t.get_backend().name

@@ -55,7 +55,17 @@ _NULLISH = ("", "null", "true", "false")
 def json_value(column: ir.StringValue, key: str) -> ir.StringValue:
     """A top-level-or-nested JSON string/number value by key, with a regex both engines run."""
     pattern = r'"' + re.escape(key) + r'"\s*:\s*"?([^",}]*)'
-    return column.re_extract(pattern, 1).strip()
+    return strip(column.re_extract(pattern, 1))
+
+
+def strip(value: ir.StringValue) -> ir.StringValue:
+    """Leading and trailing whitespace removed, the same on every engine.
+
+    Not Ibis' ``strip()``: on PySpark it compiles to ``TRIM(' \\t\\n\\r\\v\\f' FROM s)``
+    and Spark reads ``\\v`` and ``\\f`` as the letters v and f, so a pseudonym ending in
+    ``f`` lost its last character on Spark.
+    """
+    return value.re_replace(r"^\s+|\s+$", "")
 
 
 def _clean(value: ir.StringValue) -> ir.StringValue:
