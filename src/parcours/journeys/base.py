@@ -77,6 +77,16 @@ def duration_text(td: dt.timedelta) -> str:
     return f"{s}s"
 
 
+def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as a whole number from ``low`` to ``high`` (no upper bound when None)."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise JourneysError(f"invalid {name} {value!r}: give a whole number {bound}",
+                            parameter=name, value=str(value))
+    return int(value)
+
+
 def check_step_by(step_by: str) -> str:
     if step_by not in STEP_BY:
         raise JourneysError(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
-from parcours.journeys.base import JourneyResult, check_events
+from parcours.journeys.base import JourneyResult, check_events, check_int
 from parcours.journeys.errors import JourneysError
 
 if TYPE_CHECKING:
@@ -42,13 +42,6 @@ MAX_TOP = 100
 # ``"reason": "…"`` as a key of the properties object; a regular expression rather than
 # a JSON function because Ibis' JSON access on PySpark runs a Python UDF.
 _REASON = r'[{,]\s*"reason"\s*:\s*"((?:[^"\\]|\\.)*)"'
-
-
-def _check_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise JourneysError(f"invalid {name} {value!r}: give a whole number from {low} to {high}",
-                            parameter=name)
-    return value
 
 
 def channels(events: ir.Table) -> JourneyResult:
@@ -114,8 +107,8 @@ def before_call(
           reason                step  calls  share  calls_with_reason
         0 outage  payment_page_error     49  0.236                208
     """
-    _check_int(days, "days", 1, MAX_DAYS)
-    _check_int(top, "top", 1, MAX_TOP)
+    check_int(days, "days", 1, MAX_DAYS)
+    check_int(top, "top", 1, MAX_TOP)
     digital = [digital_channels] if isinstance(digital_channels, str) else list(digital_channels)
     if not digital:
         raise JourneysError("digital_channels is empty: name at least one channel",

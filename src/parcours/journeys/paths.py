@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from parcours.journeys.base import JourneyResult, check_events, check_step_by, with_steps
+from parcours.journeys.base import (
+    JourneyResult,
+    check_events,
+    check_int,
+    check_step_by,
+    with_steps,
+)
 from parcours.journeys.errors import JourneysError
 
 if TYPE_CHECKING:
@@ -59,13 +65,6 @@ class PathsResult(JourneyResult):
     def links(self) -> list[dict[str, Any]]:
         """``{"source", "target", "value"}`` per Sankey link: node indexes and profiles."""
         return list(self.extra.get("links", []))
-
-
-def _check_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise JourneysError(f"invalid {name} {value!r}: give a whole number from {low} to {high}",
-                            parameter=name)
-    return value
 
 
 def _ordered(t: ir.Table) -> list[Any]:
@@ -114,8 +113,8 @@ def paths(
     if direction not in DIRECTIONS:
         raise JourneysError(f"invalid direction {direction!r}: use next or previous",
                             parameter="direction")
-    _check_int(steps, "steps", 1, MAX_STEPS)
-    _check_int(top, "top", 1, MAX_TOP)
+    check_int(steps, "steps", 1, MAX_STEPS)
+    check_int(top, "top", 1, MAX_TOP)
     check_step_by(step_by)
     if event is not None and (not isinstance(event, str) or not event):
         raise JourneysError(f"invalid event {event!r}: give an event or step name",

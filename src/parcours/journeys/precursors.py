@@ -50,6 +50,7 @@ import ibis
 from parcours.journeys.base import (
     JourneyResult,
     check_events,
+    check_int,
     check_step_by,
     duration_text,
     parse_duration,
@@ -146,10 +147,10 @@ def precursors(
     if not isinstance(target, str) or not target.strip():
         raise JourneysError("give the target event name (target=...)", parameter="target")
     window = parse_duration(lookback, "lookback")
-    max_length = _check_int("max_length", max_length, 1, MAX_LENGTH)
-    min_support = _check_int("min_support", min_support, 1, None)
+    max_length = check_int(max_length, "max_length", 1, MAX_LENGTH)
+    min_support = check_int(min_support, "min_support", 1, None)
     if top is not None:
-        top = _check_int("top", top, 1, None)
+        top = check_int(top, "top", 1, None)
     if sort not in SORTS:
         raise JourneysError(f"invalid sort {sort!r}: use one of {', '.join(SORTS)}",
                             parameter="sort")
@@ -414,15 +415,6 @@ def _by_evidence(r: dict[str, Any]) -> tuple[Any, ...]:
     first), then support."""
     lift = math.inf if r["lift"] is None else r["lift"]
     return (r["_log_p"], -lift, -r["support_target"], r["length"], r["sequence"])
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise JourneysError(f"invalid {name} {value!r}: give a whole number {bound}",
-                            parameter=name, value=str(value))
-    return int(value)
 
 
 __all__ = ["UnknownTargetError", "benjamini_hochberg", "odds_ratio_ci", "precursors"]
