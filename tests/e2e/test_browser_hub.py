@@ -292,7 +292,7 @@ def test_funnel_built_in_the_page_equals_the_api(browser, hub, requests_seen):
     rows = body["steps"] if isinstance(body, dict) else body
     assert shown == [int(r.get("profiles", r.get("reached"))) for r in rows]
     assert shown[0] > shown[-1] > 0
-    timing = visit(page, page.url.replace(url, ""), "funnel")
+    timing = visit(page, page.url.replace(url, ""), "journeys-funnel")
     assert timing["now"] < MAX_RENDER_MS, timing
     ctx.close()
 
@@ -302,17 +302,18 @@ def test_journey_pages_show_the_planted_patterns(browser, hub, requests_seen):
     ws, _, _ = hub
     churn = _truth(ws)["energie"]["churn"]
     ctx, page = open_as(browser, hub, requests_seen, "data-scientist-energie")
-    visit(page, f"/t/energie/journeys/paths?event={churn['sequence'][0]}&steps=3", "paths")
+    visit(page, f"/t/energie/journeys/paths?event={churn['sequence'][0]}&steps=3", "journeys-paths")
     assert page.locator("#chart-sankey .main-svg").count() > 0
     assert page.locator("#paths tbody tr").count() > 0
-    visit(page, f"/t/energie/journeys/precursors?target={churn['target']}&lookback_days=30", "precursors")
+    visit(page, f"/t/energie/journeys/precursors?target={churn['target']}&lookback_days=30", "journeys-precursors")
     top3 = " ".join(r.inner_text() for r in page.locator("#precursors tbody tr").all()[:3])
     assert any(step in top3 for step in churn["sequence"]), top3
-    visit(page, "/t/energie/journeys/channels", "channels")
+    visit(page, "/t/energie/journeys/channels", "journeys-channels")
     assert page.locator("#channel-matrix tbody tr").count() >= 3
-    visit(page, "/t/energie/journeys/retention", "retention")
+    visit(page, "/t/energie/journeys/retention", "journeys-retention")
     assert page.locator("#retention tbody tr").count() >= 3
-    for name in ("paths", "precursors", "channels", "retention"):
+    for name in ("journeys-paths", "journeys-precursors", "journeys-channels",
+                 "journeys-retention"):
         assert TIMINGS[name]["now"] < MAX_RENDER_MS, (name, TIMINGS[name])
     ctx.close()
 
