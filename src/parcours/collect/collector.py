@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import msgspec
 
 from parcours.collect.keys import WriteKeyStore
-from parcours.collect.model import ENDPOINTS, decode
+from parcours.collect.model import ENDPOINTS, validate
 from parcours.collect.spool import Meta, encode_record
 
 Scope = dict[str, Any]
@@ -156,7 +156,7 @@ class Collector:
         else:
             body = raw
         del raw
-        decoded = decode(body, endpoint, self.max_event_bytes)
+        decoded = validate(body, endpoint, self.max_event_bytes)
         if header_key is None and decoded.fatal is not None:
             return 400, _error("InvalidBody", decoded.fatal), _CORS
         key = header_key if header_key is not None else decoded.write_key
@@ -170,7 +170,7 @@ class Collector:
             return 401, _error("Unauthorized", "unknown or revoked write key"), _CORS
         if decoded.total == 0 and decoded.fatal is None:
             return 200, _OK, _CORS  # an empty batch: nothing to keep
-        accepted = len(decoded.events)
+        accepted = decoded.accepted
         rejected = [r.to_dict() for r in decoded.rejections]
         fatal = decoded.fatal
         del decoded  # parsed objects are freed before the wait
