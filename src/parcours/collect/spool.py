@@ -20,6 +20,7 @@ and is skipped (crc and length checks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import struct
@@ -36,8 +37,12 @@ import msgspec
 MAGIC = b"P1"
 _HEADER = struct.Struct("<2sIII")
 SUFFIX = ".spool"
+#: The longest a commit round waits for the previous round's requests to come back.
+MAX_GROUP_WAIT = 0.002
 
 Waiter = Callable[[BaseException | None], None]
+#: An asyncio request waiting for its record: its loop and its future.
+_AsyncWaiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class Meta(msgspec.Struct, array_like=True):
@@ -102,13 +107,15 @@ class SpoolWriter:
         self.segment_seconds = segment_seconds
         self._cond = threading.Condition()
         self._pending: list[bytes] = []
-        self._waiters: list[Waiter] = []
+        self._waiters: list[Waiter | _AsyncWaiter] = []
         self._fd: int | None = None
         self._size = 0
         self._opened = 0.0
         self._closing = False
         self._thread: threading.Thread | None = None
         self.path: Path | None = None
+        self._last_round = 0  # records in the previous commit round
+        self._last_sync = 0.0  # seconds its fdatasync took
 
     # -- segment files ----------------------------------------------------------------
     def _open(self) -> None:
@@ -134,6 +141,9 @@ class SpoolWriter:
     def append(self, record: bytes, done: Waiter) -> None:
         """Queue a record; ``done(None)`` is called from the commit thread once it is
         on disk, ``done(error)`` if the write failed."""
+        self._enqueue(record, done)
+
+    def _enqueue(self, record: bytes, waiter: Waiter | _AsyncWaiter) -> None:
         with self._cond:
             if self._closing:
                 raise RuntimeError("spool writer is closed")
@@ -141,18 +151,14 @@ class SpoolWriter:
                 self._thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
                 self._thread.start()
             self._pending.append(record)
-            self._waiters.append(done)
+            self._waiters.append(waiter)
             self._cond.notify()
 
     async def write(self, record: bytes) -> None:
         """Append and wait until durable (for asyncio callers)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-
-        def done(err: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, fut, err)
-
-        self.append(record, done)
+        self._enqueue(record, (loop, fut))
         await fut
 
     def write_sync(self, record: bytes) -> None:
@@ -179,6 +185,16 @@ class SpoolWriter:
                         if timeout == 0.0:
                             break
                     self._cond.wait(timeout)
+                # adaptive group commit: the previous round's requests are coming back
+                # one by one; wait for them a little (at most half an fdatasync) instead
+                # of syncing the first alone and making the others wait a whole round
+                if self._pending and not self._closing and len(self._pending) < self._last_round:
+                    until = time.monotonic() + min(self._last_sync / 2, MAX_GROUP_WAIT)
+                    while len(self._pending) < self._last_round and not self._closing:
+                        left = until - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
                 batch, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
                 closing = self._closing
@@ -193,13 +209,15 @@ class SpoolWriter:
                     while view:
                         n = os.write(self._fd, view)  # type: ignore[arg-type]
                         view = view[n:]
+                    started = time.monotonic()
                     os.fdatasync(self._fd)  # type: ignore[arg-type]
+                    self._last_sync = time.monotonic() - started
+                    self._last_round = len(waiters)
                     self._size += len(data)
                 except OSError as exc:  # disk full, I/O error: the clients get a 503 and retry
                     error = exc
                     self._close_segment()
-            for done in waiters:
-                done(error)
+            _wake(waiters, error)
             if self._fd is not None and (
                 self._size >= self.segment_bytes
                 or (self._size and time.monotonic() - self._opened >= self.segment_seconds)
@@ -223,13 +241,28 @@ class SpoolWriter:
             self._close_segment()
 
 
-def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(err)
+def _wake(waiters: list[Waiter | _AsyncWaiter], err: BaseException | None) -> None:
+    """Tell every waiter of a round; one wake-up per event loop, not one per request
+    (each ``call_soon_threadsafe`` writes to the loop's self-pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for w in waiters:
+        if isinstance(w, tuple):
+            by_loop.setdefault(w[0], []).append(w[1])
+        else:
+            w(err)
+    for loop, futs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, futs, err)
+
+
+def _settle(futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)
 
 
 def _fsync_dir(folder: Path) -> None:
