@@ -2,17 +2,23 @@
 
 Traits come from the CRM (``customers``, highest priority) then from identify calls'
 traits (most recent first). Attributes are computed from everything the profile did.
-Each function returns ``{profile_id: {...}}`` for one zone; values in the analytics zone
-are pseudonyms where the source holds identifiers.
+Traits and activity are aggregated by the engine and written as JSON text by vectorized
+Arrow string kernels (no per-profile Python: a resolution holds millions of profiles);
+the domain's few reference rows per profile are dictionaries. Values in the analytics
+zone are pseudonyms where the source holds identifiers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from parcours.identity.api import events_with_profiles
 from parcours.identity.edges import json_value
@@ -57,10 +63,13 @@ def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
     )
 
 
-def traits(
-    ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None
-) -> dict[str, dict[str, Any]]:
-    """Traits per profile: for each trait, the CRM value, else the latest identify value."""
+def traits(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None) -> pa.Table:
+    """Traits per profile: for each trait, the CRM value, else the latest identify value.
+
+    Returns:
+        ``(profile_id, traits)``, ``traits`` a JSON object (traits in ``CRM_TRAITS`` order),
+        for the profiles that have any.
+    """
     parts: list[ir.Table] = []
     ts_type = "timestamp('UTC', 6)"
     if ws.lake.exists(tenant, zone, "customers"):
@@ -82,59 +91,137 @@ def traits(
                 priority=ibis.literal(SOURCE_PRIORITY["identify"]), ts=ev.timestamp.cast(ts_type),
             ))
     if not parts:
-        return {}
+        return pa.table({"profile_id": pa.array([], pa.string()), "traits": pa.array([], pa.string())})
     u = ibis.union(*parts, distinct=False)
     u = u.filter(u.value.notnull() & (u.value != ""))
     rank = ibis.row_number().over(
         group_by=["profile_id", "trait"], order_by=["priority", ibis.desc("ts"), "value"]
     )
-    best = u.mutate(r=rank).filter(ibis._.r == 0).select("profile_id", "trait", "value")
-    return {pid: {r["trait"]: r["value"] for r in rows} for pid, rows in _by_profile(best).items()}
+    best = u.mutate(r=rank).filter(ibis._.r == 0).select("profile_id", "trait", "value").to_pyarrow()
+    order = pc.index_in(best.column("trait"), pa.array(list(CRM_TRAITS)))
+    best = best.append_column("_o", order).sort_by([("profile_id", "ascending"), ("_o", "ascending")])
+    member = pc.binary_join_element_wise(
+        json_text(best.column("trait")), json_text(best.column("value")), ": "
+    )
+    return _objects(best.column("profile_id"), member, "traits")
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
+def activity(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None) -> pa.Table:
+    """First/last seen, events, channels with counts, last call-center contact, open complaints.
 
-
-def activity(
-    ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None
-) -> dict[str, dict[str, Any]]:
-    """First/last seen, events, channels with counts, last call-center contact, open complaints."""
+    Returns:
+        ``(profile_id, events, activity)`` for profiles with events; ``activity`` holds the
+        members of a JSON object without its braces (the caller adds the domain's).
+    """
     if not ws.lake.exists(tenant, zone, "events"):
-        return {}
+        return pa.table({
+            "profile_id": pa.array([], pa.string()), "events": pa.array([], pa.int64()),
+            "activity": pa.array([], pa.string()),
+        })
     ev = events if events is not None else profile_events(ws, tenant, zone)
     per_channel = ev.group_by(["profile_id", "channel"]).agg(
         n=ev.count(), last=ev.timestamp.max(), first=ev.timestamp.min()
+    ).to_pyarrow()
+    # channels by count (descending), then name: the order of the "channels" list
+    per_channel = per_channel.sort_by(
+        [("profile_id", "ascending"), ("n", "descending"), ("channel", "ascending")]
     )
-    out: dict[str, dict[str, Any]] = {}
-    for pid, rows in _by_profile(per_channel).items():
-        counts = {r["channel"]: int(r["n"]) for r in rows}
-        call = [r["last"] for r in rows if r["channel"] == "call_center"]
-        out[pid] = {
-            "first_seen": _iso(min(r["first"] for r in rows)),
-            "last_seen": _iso(max(r["last"] for r in rows)),
-            "events": sum(counts.values()),
-            "channels": sorted(counts, key=lambda c: (-counts[c], c)),
-            "events_per_channel": counts,
-            "last_call_center_contact": _iso(call[0]) if call else None,
-            "open_complaints": 0,
-        }
+    channel = per_channel.column("channel")
+    n = per_channel.column("n").cast(pa.int64())
+    call = pc.if_else(
+        pc.fill_null(pc.equal(channel, "call_center"), False), per_channel.column("last"),
+        pa.nulls(len(per_channel), per_channel.column("last").type),
+    )
+    rows = pa.table({
+        "profile_id": per_channel.column("profile_id"),
+        "ch": json_text(channel),
+        "count": pc.binary_join_element_wise(
+            json_text(pc.fill_null(channel, "null")), pc.cast(n, pa.string()), ": "
+        ),
+        "n": n, "first": per_channel.column("first"), "last": per_channel.column("last"), "call": call,
+    })
+    # one thread keeps each profile's lists in the sorted order
+    g = rows.group_by("profile_id", use_threads=False).aggregate([
+        ("ch", "list"), ("count", "list"), ("n", "sum"), ("first", "min"), ("last", "max"),
+        ("call", "max"),
+    ])
+    head = pc.binary_join_element_wise(
+        '"first_seen": ', json_time(g.column("first_min")),
+        ', "last_seen": ', json_time(g.column("last_max")),
+        ', "events": ', pc.cast(g.column("n_sum"), pa.string()),
+        ', "channels": [', pc.binary_join(g.column("ch_list"), ", "),
+        '], "events_per_channel": {', pc.binary_join(g.column("count_list"), ", "),
+        '}, "last_call_center_contact": ', json_time(g.column("call_max")),
+        ', "open_complaints": ', "",
+    )
+    t = pa.table({"profile_id": g.column("profile_id"), "events": g.column("n_sum").cast(pa.int64()), "head": head})
+    t = t.join(_open_complaints(ev), "profile_id", join_type="left outer")
+    members = pc.binary_join_element_wise(
+        t.column("head"), pc.cast(pc.fill_null(t.column("open"), 0), pa.string()), ""
+    )
+    return pa.table({"profile_id": t.column("profile_id"), "events": t.column("events"), "activity": members})
+
+
+def _open_complaints(ev: ir.Table) -> pa.Table:
+    """``(profile_id, open)``: complaints of the last 90 days with no later closing event."""
+    empty = pa.table({"profile_id": pa.array([], pa.string()), "open": pa.array([], pa.int64())})
     end = ev.timestamp.max().to_pyarrow().as_py()
-    if end is not None:
-        since = end - dt.timedelta(days=OPEN_COMPLAINT_DAYS)
-        closed = ev.filter(ev.event.re_search("complaint_(resolved|closed)"))
-        closed = closed.group_by("profile_id").agg(closed_at=closed.timestamp.max())
-        closed = closed.select(c_pid="profile_id", closed_at="closed_at")
-        filed = ev.filter((ev.channel == "complaint") & ~ev.event.re_search("resolved|closed"))
-        filed = filed.filter(filed.timestamp >= ibis.literal(since, filed.timestamp.type()))
-        filed = filed.select("profile_id", "timestamp")
-        f = filed.left_join(closed, filed.profile_id == closed.c_pid)
-        f = f.filter(f.closed_at.isnull() | (f.timestamp > f.closed_at))
-        openc = f.group_by("profile_id").agg(n=f.count())
-        for row in openc.to_pyarrow().to_pylist():
-            if row["profile_id"] in out:
-                out[row["profile_id"]]["open_complaints"] = int(row["n"])
+    if end is None:
+        return empty
+    since = end - dt.timedelta(days=OPEN_COMPLAINT_DAYS)
+    closed = ev.filter(ev.event.re_search("complaint_(resolved|closed)"))
+    closed = closed.group_by("profile_id").agg(closed_at=closed.timestamp.max())
+    closed = closed.select(c_pid="profile_id", closed_at="closed_at")
+    filed = ev.filter((ev.channel == "complaint") & ~ev.event.re_search("resolved|closed"))
+    filed = filed.filter(filed.timestamp >= ibis.literal(since, filed.timestamp.type()))
+    filed = filed.select("profile_id", "timestamp")
+    f = filed.left_join(closed, filed.profile_id == closed.c_pid)
+    f = f.filter(f.closed_at.isnull() | (f.timestamp > f.closed_at))
+    out = f.group_by("profile_id").agg(open=f.count()).to_pyarrow()
+    return pa.table({"profile_id": out.column("profile_id"), "open": out.column("open").cast(pa.int64())})
+
+
+def json_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Each string as JSON text, exactly as ``json.dumps(v, ensure_ascii=False)`` writes it
+    (null as ``null``), vectorized."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = values.cast(pa.string())
+    esc = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    out = pc.fill_null(pc.binary_join_element_wise('"', esc, '"', ""), "null")
+    control = pc.fill_null(pc.match_substring_regex(values, r"[\x00-\x1f]"), False)
+    if pc.any(control).as_py():  # rare: let json escape control characters
+        idx = pc.indices_nonzero(control)
+        fixed = pa.array([json.dumps(v, ensure_ascii=False) for v in pc.take(values, idx).to_pylist()])
+        mask = pa.array(np.isin(np.arange(len(values)), idx.to_numpy()))
+        out = pc.replace_with_mask(out, mask, fixed)
     return out
+
+
+def json_time(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Each timestamp as JSON text of its ``isoformat()`` (microseconds only when non-zero,
+    ``+00:00`` when time-zoned), null as ``null``, vectorized."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    tz = values.type.tz
+    us = values.cast(pa.timestamp("us", tz=tz))
+    whole = pc.floor_temporal(us, 1, "second")
+    frac = pc.subtract(pc.cast(us, pa.int64()), pc.cast(whole, pa.int64()))
+    text = pc.strftime(whole.cast(pa.timestamp("s", tz=tz)), "%Y-%m-%dT%H:%M:%S")
+    dot = pc.if_else(
+        pc.equal(frac, 0), "", pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(frac, pa.string()), 6, "0"), "")
+    )
+    out = pc.binary_join_element_wise('"', text, dot, "+00:00\"" if tz else '"', "")
+    return pc.fill_null(out, "null")
+
+
+def _objects(keys: pa.ChunkedArray | pa.Array, members: pa.Array, name: str) -> pa.Table:
+    """``(profile_id, name)``: one JSON object per key from its members (``"k": v`` texts),
+    in input order; ``keys`` must be sorted."""
+    t = pa.table({"profile_id": keys, "m": members})
+    g = t.group_by("profile_id", use_threads=False).aggregate([("m", "list")])
+    text = pc.binary_join_element_wise("{", pc.binary_join(g.column("m_list"), ", "), "}", "")
+    return pa.table({"profile_id": g.column("profile_id"), name: text})
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
 def domain(ws: Workspace, tenant: str, zone: str) -> dict[str, dict[str, Any]]:

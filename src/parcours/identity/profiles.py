@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from parcours.progress import Progress
     from parcours.workspace import Workspace
 
+_TS = pa.timestamp("us", tz="UTC")
+
 
 def build_profiles(
     ws: Workspace,
     tenant: str,
-    created: dict[str, dt.datetime],
+    created: pa.Table,
     merges: list[tuple[str, str]],
     run_at: dt.datetime,
     *,
     progress: Progress | None = None,
 ) -> int:
-    """Write ``profiles`` in both zones; returns the number of live profiles."""
-    import json
+    """Write ``profiles`` in both zones; returns the number of live profiles.
 
+    Args:
+        created: ``(profile_id, created_at)`` of every live profile.
+        merges: ``(profile_id, merged_into)`` recorded by this run.
+    """
     from parcours.events import conform, spec
     from parcours.identity.attributes import activity, domain, profile_events, traits
     from parcours.identity.resolve import _scratch
 
-    merged_rows = _merged_rows(ws, tenant, created, merges, run_at)
+    live_ids = created.column("profile_id")
+    merged_rows = _merged_rows(ws, tenant, live_ids, merges, run_at)
     s = spec("profiles")
     for step, zone in enumerate(("analytics", "raw"), start=1):
         m = ws.table(tenant, "identity_map", zone)
@@ -48,35 +56,45 @@ def build_profiles(
             dom = domain(ws, tenant, zone)
         finally:
             scratch.release()
-        ids = stats.column("profile_id").to_pylist()
-        attrs, trait_col, events = [], [], []
-        for pid in ids:
-            a = act.get(pid, {})
-            attrs.append(json.dumps({**a, **dom.get(pid, {})}, ensure_ascii=False, default=str))
-            trait_col.append(json.dumps(tr.get(pid, {}), ensure_ascii=False))
-            events.append(a.get("events", 0))
-        n = len(ids)
+        # the domain's members (few profiles, nested rows) as JSON text without braces
+        dom_t = pa.table({
+            "profile_id": pa.array(list(dom), pa.string()),
+            "domain": pa.array(
+                [json.dumps(d, ensure_ascii=False, default=str)[1:-1] for d in dom.values()], pa.string()
+            ),
+        })
+        t = (
+            stats.join(created, "profile_id", join_type="left outer")
+            .join(act, "profile_id", join_type="left outer")
+            .join(tr, "profile_id", join_type="left outer")
+            .join(dom_t, "profile_id", join_type="left outer")
+        )
+        n = t.num_rows
+        members = pc.binary_join_element_wise(
+            t.column("activity"), t.column("domain"), ", ", null_handling="skip"
+        )
+        attrs = pc.binary_join_element_wise("{", pc.fill_null(members, ""), "}", "")
         live = pa.table({
-            "profile_id": stats.column("profile_id"),
+            "profile_id": t.column("profile_id"),
             "merged_into": pa.nulls(n, pa.string()),
-            "created_at": pa.array([created.get(i, run_at) for i in ids], pa.timestamp("us", tz="UTC")),
-            "updated_at": pa.array([run_at] * n, pa.timestamp("us", tz="UTC")),
-            "first_seen": stats.column("first_seen"),
-            "last_seen": stats.column("last_seen"),
-            "identifiers": stats.column("identifiers").cast(pa.int64()),
-            "events": pa.array(events, pa.int64()),
-            "traits": pa.array(trait_col, pa.string()),
-            "attributes": pa.array(attrs, pa.string()),
+            "created_at": pc.fill_null(t.column("created_at").cast(_TS), pa.scalar(run_at, _TS)),
+            "updated_at": pa.array([run_at] * n, _TS),
+            "first_seen": t.column("first_seen"),
+            "last_seen": t.column("last_seen"),
+            "identifiers": t.column("identifiers").cast(pa.int64()),
+            "events": pc.fill_null(t.column("events"), 0).cast(pa.int64()),
+            "traits": pc.fill_null(t.column("traits"), "{}"),
+            "attributes": attrs,
         })
         out = pa.concat_tables([conform(s, live), conform(s, merged_rows)])
         ws.lake.overwrite(tenant, zone, "profiles", out)
         if progress is not None:
             progress("identity: profiles", step, 2)
-    return len(created)
+    return created.num_rows
 
 
 def _merged_rows(
-    ws: Workspace, tenant: str, created: dict[str, dt.datetime], merges: list[tuple[str, str]],
+    ws: Workspace, tenant: str, live_ids: pa.ChunkedArray, merges: list[tuple[str, str]],
     run_at: dt.datetime,
 ) -> pa.Table:
     """Profiles merged into others, now and before (chains re-pointed to the survivor)."""
@@ -84,7 +102,12 @@ def _merged_rows(
     born: dict[str, dt.datetime] = {}
     if ws.lake.exists(tenant, "analytics", "profiles"):
         old = ws.lake.read(tenant, "analytics", "profiles", ["profile_id", "merged_into", "created_at"])
-        for r in old.to_pylist():
+        losers = {p for p, _ in merges}
+        keep = pc.or_(
+            pc.is_valid(old.column("merged_into")),
+            pc.is_in(old.column("profile_id"), pa.array(sorted(losers), pa.string())),
+        )
+        for r in old.filter(keep).to_pylist():
             born[r["profile_id"]] = r["created_at"]
             if r["merged_into"]:
                 into[r["profile_id"]] = r["merged_into"]
@@ -98,17 +121,16 @@ def _merged_rows(
             pid = into[pid]
         return pid
 
-    rows = [
-        (pid, final(pid), born.get(pid, run_at)) for pid in into if pid not in created
-    ]
+    alive = set(pc.filter(live_ids, pc.is_in(live_ids, pa.array(list(into), pa.string()))).to_pylist())
+    rows = [(pid, final(pid), born.get(pid, run_at)) for pid in into if pid not in alive]
     n = len(rows)
     return pa.table({
         "profile_id": pa.array([r[0] for r in rows], pa.string()),
         "merged_into": pa.array([r[1] for r in rows], pa.string()),
-        "created_at": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
-        "updated_at": pa.array([run_at] * n, pa.timestamp("us", tz="UTC")),
-        "first_seen": pa.nulls(n, pa.timestamp("us", tz="UTC")),
-        "last_seen": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+        "created_at": pa.array([r[2] for r in rows], _TS),
+        "updated_at": pa.array([run_at] * n, _TS),
+        "first_seen": pa.nulls(n, _TS),
+        "last_seen": pa.nulls(n, _TS),
         "identifiers": pa.nulls(n, pa.int64()),
         "events": pa.nulls(n, pa.int64()),
         "traits": pa.nulls(n, pa.string()),

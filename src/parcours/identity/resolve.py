@@ -168,9 +168,7 @@ def resolve(
         merges_list = [
             (r["profile_id"], r["merged_into"]) for r in merges.to_pyarrow().to_pylist()
         ]
-        created = {
-            r["profile_id"]: r["created_at"] for r in assignment.select("profile_id", "created_at").to_pyarrow().to_pylist()
-        }
+        created = assignment.select("profile_id", "created_at").to_pyarrow()
         n_split = _count(split.select("component").distinct())
     finally:
         scratch.release()
