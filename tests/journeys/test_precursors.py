@@ -18,7 +18,11 @@ from parcours.journeys import JourneysError
 from parcours.journeys.errors import InvalidDurationError
 from parcours.journeys.precursors import (
     UnknownTargetError,
+    _log_fisher_greater,
+    _mine_local,
+    _window_events,
     benjamini_hochberg,
+    mine,
     odds_ratio_ci,
     precursors,
 )
@@ -218,6 +222,64 @@ def test_supports_match_a_brute_force_reference(seed, min_support, max_length):
     assert (res.extra["targets"], res.extra["controls"]) == (n_pos, n_neg)
 
 
+@pytest.mark.parametrize("where", ["local", "engine"])
+@pytest.mark.parametrize(("seed", "min_support", "max_length"), [(5, 1, 3), (6, 3, 3), (7, 2, 2)])
+def test_both_miners_match_the_reference(where, seed, min_support, max_length):
+    """The local (numpy) and the engine (Ibis) miner give the reference's supports and
+    count the same candidates."""
+    rows = random_log(seed, profiles=120)
+    lookback = dt.timedelta(days=3)
+    t = ibis.memtable(log(rows))
+    supports, candidates, n_pos, n_neg = mine(t, target="T", window=lookback,
+                                              max_length=max_length, min_support=min_support,
+                                              step_by="event", where=where)
+    ref, n = reference(rows, "T", lookback, max_length)
+    # every sequence held by a window is counted (not only those reported), exactly
+    assert {s: tuple(v) for s, v in supports.items()} == {
+        s: tuple(v) for s, v in ref.items() if s in supports}
+    assert {s for s, v in ref.items() if v[0] >= min_support} <= set(supports)
+    assert [n_pos, n_neg] == n
+    other = mine(t, target="T", window=lookback, max_length=max_length,
+                 min_support=min_support, step_by="event",
+                 where="engine" if where == "local" else "local")
+    assert (supports, candidates) == other[:2]
+
+
+def test_local_miner_in_small_chunks():
+    """Cutting every expansion into chunks of 7 rows changes nothing."""
+    rows = random_log(8, profiles=150)
+    w = _window_events(ibis.memtable(log(rows)), "T", "event", dt.timedelta(days=4)).to_pyarrow()
+    assert _mine_local(w, 3, 2, chunk=7) == _mine_local(w, 3, 2)
+    assert 3 in _mine_local(w, 3, 2)[1]
+
+
+def test_fisher_log_p_matches_scipy():
+    """log P(X >= k) against scipy's exact logsf on tables from tiny to underflowing:
+    below, at and above the mode, at both ends of the support. The log pmf is a sum of
+    lgamma terms of the size of n log n, so at 2 M windows it is exact to about 1e-8."""
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    rng = np.random.default_rng(3)
+    cases = []
+    for n_pos, n_neg in [(5, 4), (40, 900), (2463, 17537), (3345, 29988), (60_000, 1_940_000)]:
+        total = n_pos + n_neg
+        held = rng.integers(1, total // 3, 40)
+        k = rng.integers(0, n_pos + 1, 40)
+        mode = (held + 1) * (n_pos + 1) // (total + 2)
+        k = np.concatenate([k, mode, mode + 1, np.maximum(mode - 3, 0), np.minimum(held, n_pos)])
+        held = np.concatenate([held, held, held, held, held])
+        # within the support (a support is at most the windows holding it, or positive)
+        k = np.clip(k, np.maximum(0, held + n_pos - total), np.minimum(held, n_pos))
+        cases.append((k, held - k, n_pos, n_neg))
+    for sp, sc, n_pos, n_neg in cases:
+        got = _log_fisher_greater(sp, sc, n_pos, n_neg)
+        want = hypergeom.logsf(sp - 1, n_pos + n_neg, sp + sc, n_pos)
+        assert np.isfinite(got).all()
+        rel = 1e-9 if n_pos + n_neg < 100_000 else 1e-7
+        assert got == pytest.approx(np.minimum(want, 0.0), rel=rel, abs=1e-13)
+
+
 # -- (3) the demo world's planted sequences ------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_truth(demo_resolved_ws):
@@ -263,6 +325,11 @@ def test_same_result_on_duckdb_and_spark(spark_session):
     assert len(on_duck) > 40 and any(r["length"] == 3 for r in on_duck.table.to_pylist())
     assert on_spark.table.to_pylist() == on_duck.table.to_pylist()
     assert on_spark.extra == on_duck.extra
+    # on Spark precursors mines in the engine; the local miner over Spark's window events
+    # (one Spark query) gives the same supports
+    args = {"target": "T", "window": lookback, "max_length": 3, "min_support": 2,
+            "step_by": "event"}
+    assert mine(spark, **args, where="local") == mine(ibis.memtable(arrow), **args)
 
 
 # -- (5) errors ----------------------------------------------------------------------------
@@ -315,8 +382,6 @@ def test_log_p_value_where_p_underflows():
     matches scipy's exact (slow) logsf."""
     import numpy as np
     from scipy.stats import hypergeom
-
-    from parcours.journeys.precursors import _log_fisher_greater
 
     sp, sc = np.array([2000, 521, 300, 224, 10]), np.array([100, 0, 200, 105, 10])
     got = _log_fisher_greater(sp, sc, 3345, 29988)
