@@ -29,3 +29,13 @@ def spark_table(spark, tbl: pa.Table, name: str) -> ibis.Table:
     """``tbl`` as a temporary view of the test run's Spark session."""
     spark.createDataFrame(tbl.to_pandas()).createOrReplaceTempView(name)
     return ibis.pyspark.connect(spark).table(name)
+
+
+def stored(tbl: pa.Table, name: str = "ev") -> ibis.Table:
+    """``tbl`` through the journey store (parcours.journeys.store): ENUM event, channel
+    and type, and the ``_order`` key, on a new DuckDB connection."""
+    from parcours.journeys.store import materialize
+
+    src = duck(tbl, f"{name}_source")
+    materialize(src, name)
+    return src.get_backend().table(name)

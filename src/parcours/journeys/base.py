@@ -145,12 +145,27 @@ def in_range(t: ir.Table, start: dt.datetime | None, end: dt.datetime | None) ->
     return t
 
 
-def journey_events(ws: Workspace, tenant: str, zone: str = "analytics") -> ir.Table:
+def journey_events(ws: Workspace, tenant: str, zone: str = "analytics", *,
+                   stored: bool = True) -> ir.Table:
     """The tenant's events with a profile, as a journey events table (see module doc).
 
     Events whose identifiers are unknown or shared (no profile) are left out: a journey
     is a person's. Raises ``NotResolvedError`` before identity resolution has run.
+
+    On the embedded engine the table comes from the journey store
+    (:mod:`parcours.journeys.store`: built once per version of the events and the
+    identity map, event names as dictionary codes, plus an order key ``_order``);
+    ``stored=False`` gives the plain join, as on Spark.
     """
+    plain = _plain_journey_events(ws, tenant, zone)
+    if not stored:
+        return plain
+    from parcours.journeys.store import stored_events
+
+    return stored_events(ws, tenant, zone, plain)
+
+
+def _plain_journey_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
     from parcours.identity import events_with_profiles
 
     ev = events_with_profiles(ws, tenant, zone)

@@ -34,6 +34,7 @@ from parcours.journeys.base import (
     with_steps,
 )
 from parcours.journeys.errors import JourneysError
+from parcours.journeys.store import ORDER
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -69,7 +70,10 @@ class PathsResult(JourneyResult):
 
 def _ordered(t: ir.Table) -> list[Any]:
     """A profile's events in time order, ties broken the same way on every engine
-    (nulls as empty strings: engines sort nulls first or last)."""
+    (nulls as empty strings: engines sort nulls first or last); the journey store's
+    order key when the table has it (the same order, one integer to sort)."""
+    if ORDER in t.columns:
+        return [t[ORDER]]
     keys = [t.ts, t.channel.fill_null(""), t.event.fill_null("")]
     if "type" in t.columns:
         keys.append(t.type.fill_null(""))
@@ -127,28 +131,11 @@ def paths(
     # page filter of with_steps becomes a flag so the anchor row stays
     t = with_steps(t, "channel_event" if step_by == "channel_event" else "event")
     forward = direction == "next"
-    if event is not None:
-        # only profiles with the event, and only their events on the anchor's side of
-        # its first time: the windows below then sort those rows, not the whole table.
-        # Rows dropped are strictly before (next) or after (previous) the first
-        # occurrence's time, so they are never steps; the order of the others is kept.
-        hits = t.filter((t.event == event) | (t.step == event))
-        first_at = hits.group_by(_p=hits.profile_id).agg(_at=hits.ts.min())
-        t = t.inner_join(first_at, t.profile_id == first_at._p)
-        t = t.filter(t.ts >= t._at if forward else t.ts <= t._at).drop("_p", "_at")
     keep = t.type.isin(["page", "screen"]) if step_by == "page" else ibis.literal(True)
-    t = t.mutate(_keep=keep, _seq=ibis.row_number().over(group_by=t.profile_id,
-                                                        order_by=_ordered(t)))
-    if event is None:
-        rows = t.filter(t._keep)
+    if ORDER in t.columns and collapse_repeats:
+        rows = _keyed_rows(t, event, forward, keep)
     else:
-        hit = (t.event == event) | (t.step == event)
-        t = t.mutate(_a=ibis.ifelse(hit, t._seq, ibis.null("int64")).min().over(
-            group_by=t.profile_id))
-        side = t._seq > t._a if forward else t._seq < t._a
-        # the anchor row itself leads each profile's rows: it anchors the collapse of
-        # repeats and keeps a profile with no step after it
-        rows = t.filter(t._a.notnull() & ((t._seq == t._a) | (t._keep & side)))
+        rows = _numbered_rows(t, event, forward, keep)
     rows = rows.select("profile_id", "_seq", step=rows.step.fill_null("(none)"))
 
     def away(r: ir.Table) -> Any:  # walking away from the anchor
@@ -175,6 +162,48 @@ def paths(
 
     start_label = event if event is not None else (JOURNEY_START if forward else JOURNEY_END)
     return _result(agg, cols, params, start_label, forward, event)
+
+
+def _keyed_rows(t: ir.Table, event: str | None, forward: bool, keep: Any) -> ir.Table:
+    """The anchor row and the steps on its side, ``_seq`` the store's order key.
+
+    Collapsing repeats only: rows with equal keys are equal rows (same time, channel,
+    event and type), so they collapse into one step and need no numbering; the anchor
+    is the smallest key among the profile's hits, and no window numbers every event.
+    """
+    t = t.mutate(_keep=keep, _seq=t[ORDER])
+    if event is None:
+        return t.filter(t._keep)
+    hits = t.filter((t.event == event) | (t.step == event))
+    first = hits.group_by(_p=hits.profile_id).agg(_a=hits._seq.min())
+    t = t.inner_join(first, t.profile_id == first._p)
+    side = t._seq > t._a if forward else t._seq < t._a
+    # the anchor row (and its copies, which collapse into it) leads each profile's rows
+    return t.filter((t._seq == t._a) | (t._keep & side))
+
+
+def _numbered_rows(t: ir.Table, event: str | None, forward: bool, keep: Any) -> ir.Table:
+    """The anchor row and the steps on its side, ``_seq`` numbering a profile's events."""
+    if event is not None:
+        # only profiles with the event, and only their events on the anchor's side of
+        # its first time: the windows below then sort those rows, not the whole table.
+        # Rows dropped are strictly before (next) or after (previous) the first
+        # occurrence's time, so they are never steps; the order of the others is kept.
+        hits = t.filter((t.event == event) | (t.step == event))
+        first_at = hits.group_by(_p=hits.profile_id).agg(_at=hits.ts.min())
+        t = t.inner_join(first_at, t.profile_id == first_at._p)
+        t = t.filter(t.ts >= t._at if forward else t.ts <= t._at).drop("_p", "_at")
+    t = t.mutate(_keep=keep, _seq=ibis.row_number().over(group_by=t.profile_id,
+                                                        order_by=_ordered(t)))
+    if event is None:
+        return t.filter(t._keep)
+    hit = (t.event == event) | (t.step == event)
+    t = t.mutate(_a=ibis.ifelse(hit, t._seq, ibis.null("int64")).min().over(
+        group_by=t.profile_id))
+    side = t._seq > t._a if forward else t._seq < t._a
+    # the anchor row itself leads each profile's rows: it anchors the collapse of
+    # repeats and keeps a profile with no step after it
+    return t.filter(t._a.notnull() & ((t._seq == t._a) | (t._keep & side)))
 
 
 def _result(agg: pa.Table, cols: list[str], params: dict[str, Any], start_label: str,

@@ -1,0 +1,111 @@
+"""The journey store: the same rows as its source, ENUM names, an order key that orders
+a profile's events as the analyses do, and one build per version of its tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pyarrow as pa
+
+import parcours
+from parcours.journeys.paths import paths
+from parcours.journeys.store import ORDER, stored_events
+from tests.journeys.logs import SCHEMA, T0, stored
+
+UTC = dt.UTC
+
+
+def _random(seed: int, n: int = 300) -> pa.Table:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        rows.append({
+            "profile_id": f"p{rng.randint(0, 30)}",
+            "ts": T0 + dt.timedelta(seconds=rng.randint(0, 20)),  # many ties in time
+            "event": rng.choice(["home", "offer", "buy", None]),
+            "channel": rng.choice(["web", "app", None]),
+            "type": rng.choice(["page", "track", "screen"]),
+            "properties": rng.choice(["{}", '{"plan": "a"}', None]),
+        })
+    return pa.Table.from_pylist(rows, SCHEMA)
+
+
+def _key(r: dict) -> tuple:
+    return (r["ts"], r["channel"] or "", r["event"] or "", r["type"] or "")
+
+
+def test_same_rows_enum_names_and_an_order_key():
+    tbl = _random(3)
+    t = stored(tbl, "st")
+    got = t.to_pyarrow()
+    assert got.num_rows == tbl.num_rows
+    cols = list(SCHEMA.names)
+    assert sorted(map(repr, got.select(cols).to_pylist())) == sorted(map(repr, tbl.to_pylist()))
+    types = dict(t.get_backend().raw_sql(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'st'").fetchall())
+    assert all(types[c].startswith("ENUM(") for c in ("event", "channel", "type"))
+    assert types[ORDER] == "BIGINT"
+    # the key orders rows by (ts, channel, event, type), nulls as "", and is equal
+    # exactly when those are equal
+    rows = got.to_pylist()
+    by_key = sorted(rows, key=lambda r: r[ORDER])
+    assert [_key(r) for r in by_key] == sorted(_key(r) for r in rows)
+    assert len({r[ORDER] for r in rows}) == len({_key(r) for r in rows})
+
+
+def test_no_order_key_when_it_would_not_fit_and_paths_still_right():
+    # 4,000 years of microseconds times the tie ranks is past 2**62: no key, and the
+    # analyses sort on the columns themselves
+    tbl = pa.Table.from_pylist([
+        {"profile_id": "p", "ts": dt.datetime(2, 1, 1, tzinfo=UTC), "event": "a",
+         "channel": "web", "type": "track", "properties": None},
+        {"profile_id": "p", "ts": dt.datetime(4000, 1, 1, tzinfo=UTC), "event": "b",
+         "channel": "web", "type": "track", "properties": None},
+        *[{"profile_id": "p", "ts": dt.datetime(3000, 1, 1, tzinfo=UTC), "event": f"e{i}",
+           "channel": "app", "type": "track", "properties": None} for i in range(40)],
+    ], SCHEMA)
+    t = stored(tbl, "wide")
+    assert ORDER not in t.columns
+    res = paths(t, event="a", steps=2, top=50)
+    assert [(r["path"], r["profiles"]) for r in res.table.to_pylist()] == [(["e0", "e1"], 1)]
+
+
+def test_an_empty_table_is_stored():
+    t = stored(SCHEMA.empty_table(), "empty")
+    assert t.count().execute() == 0
+
+
+# -- one build per version -------------------------------------------------------------------
+def _events(names: list[str], minute0: int) -> pa.Table:
+    ts = [T0 + dt.timedelta(minutes=minute0 + i) for i in range(len(names))]
+    n = len(names)
+    return pa.table({
+        "message_id": [f"m{minute0}-{i}" for i in range(n)], "tenant": ["energie"] * n,
+        "type": ["track"] * n, "event": names, "channel": ["web"] * n,
+        "user_id": ["u1"] * n, "timestamp": ts, "received_at": ts})
+
+
+def _source(ws):
+    ev = ws.table("energie", "events")
+    return ev.select(profile_id=ev.user_id, ts=ev.timestamp, event=ev.event,
+                     channel=ev.channel, type=ev.type, properties=ev.properties)
+
+
+def test_built_once_per_version_and_rebuilt_after_a_commit(tmp_path):
+    ws = parcours.init(tmp_path / "w")
+    ws.create_tenant("energie")
+    ws.write("energie", "events", _events(["home", "offer"], 0))
+    first = stored_events(ws, "energie", "analytics", _source(ws))
+    again = stored_events(ws, "energie", "analytics", _source(ws))
+    assert first.get_name() == again.get_name()
+    assert sorted(first.event.to_pyarrow().to_pylist()) == ["home", "offer"]
+
+    ws.write("energie", "events", _events(["buy"], 10))
+    newer = stored_events(ws, "energie", "analytics", _source(ws))
+    assert newer.get_name() != first.get_name()
+    assert sorted(newer.event.to_pyarrow().to_pylist()) == ["buy", "home", "offer"]
+    names = {r[0] for r in ws.engine.duckdb.execute(
+        "SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert newer.get_name() in names and first.get_name() not in names  # the old one dropped
+    ws.close()
