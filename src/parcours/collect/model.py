@@ -256,21 +256,24 @@ def decode(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024, keep_pa
                                             problem, body if keep_payloads else b""))
         return out
 
-    fast = len(body) <= max_event_bytes and not keep_payloads
-    if fast:
+    if len(body) <= max_event_bytes:  # no event can be over the limit: one decode
         try:
             batch = _batch_dec.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError):
-            fast = False  # find out which event is wrong, and why
+            pass  # find out below which event is wrong, and why
         else:
             out.write_key = batch.writeKey
             for i, ev in enumerate(batch.batch):
                 problem = check(ev, "batch")
                 if problem is None:
                     out.events.append(ev)
+                elif keep_payloads:  # the rejected events' own JSON is needed: per event
+                    out = Decoded()
+                    break
                 else:
                     out.rejections.append(Rejection(i, ev.messageId, problem))
-            return out
+            else:
+                return out
     try:
         raw_batch = _raw_batch_dec.decode(body)
     except msgspec.ValidationError as exc:

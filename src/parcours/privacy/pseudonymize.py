@@ -106,10 +106,60 @@ def pseudonymize_json_array(
     if not pc.any(hits).as_py():
         return array
     pseudonyms = _Pseudonyms(secret)
+    array, hits = _rewrite_simple(array, hits, keys, pseudonyms)
+    if not pc.any(hits).as_py():
+        return array
     rewritten = [
         _pseudonymize_json(v, keys, pseudonyms) for v in pc.filter(array, hits).to_pylist()
     ]
     return pc.replace_with_mask(array, hits, pa.array(rewritten, type=pa.string()))
+
+
+def _rewrite_simple(
+    array: pa.Array, hits: pa.Array, keys: dict[str, str], pseudonyms: _Pseudonyms
+) -> tuple[pa.Array, pa.Array]:
+    """Rewrite in Arrow kernels the rows where each key present appears once, as a key,
+    with a plain string value (``"ip": "10.0.0.1"``: what SDKs send); returns the new
+    column and the rows still to parse in Python.
+
+    Exact only without escapes: in a row with no backslash every quote delimits a
+    string, so ``"key"`` followed by a colon is a key and its value's text is the
+    string itself. Rows with a backslash, a repeated key, a non-string value or
+    another shape are left to the parser (as are rows that are not JSON).
+    """
+    simple = pc.and_(hits, pc.invert(pc.fill_null(pc.match_substring(array, "\\"), True)))
+    counts = []
+    for key in keys:
+        quoted = '"' + key + '"'
+        n = pc.fill_null(pc.count_substring(array, quoted), 0)
+        # absent, or once as a key with a string value; anything else goes to the parser
+        shaped = pc.match_substring_regex(array, re.escape(quoted) + r'\s*:\s*"[^"]*"')
+        simple = pc.and_(simple, pc.or_(pc.equal(n, 0), pc.and_(
+            pc.equal(n, 1), pc.fill_null(shaped, False))))
+        counts.append((quoted, n))
+    out = array
+    for quoted, n in counts:  # decided on the input above: rewriting never changes it
+        rows = pc.and_(simple, pc.equal(n, 1))
+        if not pc.any(rows).as_py():
+            continue
+        before, after = _split_once(pc.filter(out, rows), quoted)
+        head = pc.extract_regex(after, r'^(?P<p>\s*:\s*")(?P<v>[^"]*)"')
+        if head.null_count:  # cannot happen (shape checked above); never write a null
+            raise RuntimeError(f"JSON identifier rewrite lost the value of {quoted}")
+        p, v = pc.struct_field(head, "p"), pc.struct_field(head, "v")
+        rest = pc.replace_substring_regex(after, r'^\s*:\s*"[^"]*', "", max_replacements=1)
+        distinct = pc.unique(v)
+        mapped = pa.array([pseudonyms[x] if x else "" for x in distinct.to_pylist()], pa.string())
+        new_v = pc.take(mapped, pc.index_in(v, distinct))
+        joined = pc.binary_join_element_wise(before, quoted, p, new_v, rest, "")
+        out = pc.replace_with_mask(out, rows, joined)
+    return out, pc.and_(hits, pc.invert(simple))
+
+
+def _split_once(array: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
+    """The text before and after the (only) occurrence of ``sep`` in each row."""
+    parts = pc.split_pattern(array, sep, max_splits=1)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
 def pseudonymize_table(
