@@ -1,10 +1,34 @@
 """Fill the serving store from the lake: keys, profiles (with their 360 document),
-timeline and verbatims per profile. Run after each resolution."""
+timeline and verbatims per profile. Run after each resolution.
+
+Everything a 360 request needs is precomputed here, so a request is a handful of
+primary-key reads and no engine work:
+
+* ``keys``: every identifier of the identity map, indexed by value and by profile;
+* ``profiles``: one JSON document per profile (dates, counts, traits, attributes and the
+  domain summaries of :mod:`parcours.identity.summaries`), indexed by ``merged_into``
+  too (the profiles merged into a survivor);
+* ``timeline``: each profile's newest :data:`TIMELINE_DEPTH` events, newest first, as
+  JSON arrays of :data:`CHUNK` events (each an array in :data:`EVENT_FIELDS` order) — one list over all channels (``channel = ''``)
+  and one per channel — indexed by ``(profile_id, channel, chunk)``: a timeline page is one
+  or two key reads; older pages are read from the lake;
+* ``verbatims``: each profile's :data:`VERBATIMS_PER_PROFILE` newest verbatims, one
+  JSON array per profile.
+
+The rows are shaped (ranked, chunked, rendered as JSON) by one SQL statement per table
+on DuckDB — the engine's own connection on the embedded default, so the lake is read
+once and no Python loop touches an event; on another engine the same statements run on
+a local DuckDB over the Arrow result of the engine-neutral Ibis expression. The rows
+reach SQLite as Arrow batches, inserted in primary-key order.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -14,96 +38,232 @@ from parcours.identity.api import events_with_profiles
 from parcours.identity.summaries import summaries
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     import pyarrow as pa
 
     from parcours.progress import Progress
     from parcours.workspace import Workspace
 
-#: Events kept per profile in the store; older pages are read from the lake.
+#: Events kept per profile (and per profile and channel) in the store; older pages are
+#: read from the lake.
 TIMELINE_DEPTH = 1000
-VERBATIMS_PER_PROFILE = 20
+#: Events per stored timeline row.
+CHUNK = 50
+VERBATIMS_PER_PROFILE = 10
+#: Bumped whenever the tables below change; a store of another version is rebuilt.
+SCHEMA_VERSION = "2"
+BATCH_ROWS = 50_000
 
 SCHEMA = [
     "CREATE TABLE keys (key TEXT NOT NULL, id_type TEXT NOT NULL, profile_id TEXT NOT NULL, "
     "status TEXT NOT NULL)",
-    "CREATE TABLE profiles (profile_id TEXT PRIMARY KEY, merged_into TEXT, doc TEXT)",
-    "CREATE TABLE timeline (profile_id TEXT NOT NULL, ts TEXT NOT NULL, channel TEXT, type TEXT, "
-    "event TEXT, message_id TEXT, properties TEXT)",
-    "CREATE TABLE verbatims (profile_id TEXT NOT NULL, ts TEXT NOT NULL, channel TEXT, "
-    "verbatim_id TEXT, subject TEXT, text TEXT)",
+    # rowid tables with the keys indexed after the load: a chunk is a few kB, too large
+    # for a WITHOUT ROWID table (whose rows should stay under ~1/20 of a page)
+    "CREATE TABLE profiles (profile_id TEXT NOT NULL, merged_into TEXT, doc TEXT)",
+    "CREATE TABLE timeline (profile_id TEXT NOT NULL, channel TEXT NOT NULL, chunk INTEGER NOT NULL, "
+    "events TEXT NOT NULL)",
+    "CREATE TABLE verbatims (profile_id TEXT NOT NULL, items TEXT NOT NULL)",
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "CREATE INDEX keys_key ON keys (key)",
-    "CREATE INDEX keys_profile ON keys (profile_id)",
-    "CREATE INDEX timeline_profile ON timeline (profile_id, ts DESC)",
-    "CREATE INDEX timeline_channel ON timeline (profile_id, channel, ts DESC)",
-    "CREATE INDEX verbatims_profile ON verbatims (profile_id, ts DESC)",
+    "CREATE INDEX keys_profile ON keys (profile_id, id_type, key)",
+    "CREATE UNIQUE INDEX profiles_id ON profiles (profile_id)",
+    "CREATE INDEX profiles_merged ON profiles (merged_into) WHERE merged_into IS NOT NULL",
+    "CREATE UNIQUE INDEX timeline_page ON timeline (profile_id, channel, chunk)",
+    "CREATE UNIQUE INDEX verbatims_profile ON verbatims (profile_id)",
 ]
+
+#: Seconds per table of the last refresh in this process (benchmarks read it).
+last_timings: dict[str, float] = {}
+_stores: dict[tuple[Path, str, str], ServingStore] = {}
+_stores_lock = threading.Lock()
 
 
 def store(ws: Workspace, tenant: str, zone: str) -> ServingStore:
-    return ServingStore(ws.serving_dir, tenant, zone)
+    """The serving store of one tenant zone: one object per file and process, so each
+    thread keeps its SQLite connection (and page cache) from request to request."""
+    key = (Path(ws.serving_dir), tenant, zone)
+    with _stores_lock:
+        s = _stores.get(key)
+        if s is None:
+            s = _stores[key] = ServingStore(ws.serving_dir, tenant, zone)
+        return s
 
 
-def _batches(table: pa.Table, columns: list[str], convert: dict[str, Any] | None = None) -> Iterator[tuple]:
-    convert = convert or {}
-    for batch in table.to_batches(max_chunksize=100_000):
-        cols = []
-        for c in columns:
-            values = batch.column(c).to_pylist()
-            f = convert.get(c)
-            cols.append([f(v) if (f and v is not None) else v for v in values])
-        yield from zip(*cols, strict=True)
+def current(s: ServingStore) -> bool:
+    """True if the store file exists and has this version's tables."""
+    if not s.exists():
+        return False
+    try:
+        rows = s.values("SELECT value FROM meta WHERE name = 'schema'")
+    except Exception:  # noqa: BLE001 - an older store without the row, or a broken file
+        return False
+    return bool(rows) and rows[0][0] == SCHEMA_VERSION
 
 
-def _iso(v: Any) -> str:
-    return v.isoformat()
+# -- SQL building blocks (DuckDB) -------------------------------------------------------
+def _ts(col: str, sep: str = "T") -> str:
+    """A UTC timestamp as Python's ``isoformat()`` writes it (no fraction when zero)."""
+    whole = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S+00:00')"
+    frac = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S.%f+00:00')"
+    return f"CASE WHEN {col} IS NULL THEN NULL WHEN microsecond({col}) % 1000000 = 0 THEN {whole} ELSE {frac} END"
+
+
+def _json_text(col: str, empty: str = "NULL") -> str:
+    """A JSON text column embedded as JSON (kept as a string when it does not parse)."""
+    return (f"CASE WHEN {col} IS NULL THEN {empty}::JSON WHEN json_valid({col}) THEN {col}::JSON "
+            f"ELSE to_json({col}) END")
+
+
+class _Sql:
+    """Run the shaping statements where the data is: on the DuckDB engine's connection,
+    or on a local DuckDB over Arrow results of the configured engine."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.native = getattr(ws.engine, "kind", "") == "duckdb"
+        if self.native:
+            self.con = ws.engine.duckdb  # type: ignore[attr-defined]
+        else:
+            import duckdb
+
+            self.con = duckdb.connect(":memory:")
+            self.con.execute("SET TimeZone = 'UTC'")
+        self._registered: list[str] = []
+
+    def relation(self, expr: ir.Table) -> str:
+        """``expr`` as something a FROM clause takes."""
+        if self.native:
+            return f"({self.ws.engine.con.compile(expr)})"
+        return self.arrow(expr.to_pyarrow())
+
+    def arrow(self, table: pa.Table) -> str:
+        name = f"_serving_{uuid.uuid4().hex[:12]}"
+        self.con.register(name, table)
+        self._registered.append(name)
+        return name
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        reader = self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        yield from reader
+
+    def close(self) -> None:
+        for name in self._registered:
+            self.con.unregister(name)
+        if not self.native:
+            self.con.close()
+
+
+#: The fields of a stored timeline event, in the order of its JSON array.
+EVENT_FIELDS = ("ts", "channel", "type", "event", "message_id", "properties")
+
+
+def _timeline_sql(ev: str) -> str:
+    order = "timestamp DESC, message_id DESC"
+    # an event is a JSON array in EVENT_FIELDS order: the names are not repeated per event
+    item = (
+        "json_array(" + _ts("timestamp") + ", channel, type, event, message_id, "
+        + _json_text("properties") + ")"
+    )
+    return f"""
+        WITH r AS (
+            SELECT profile_id, channel, CAST({item} AS VARCHAR) AS j,
+                   row_number() OVER (PARTITION BY profile_id ORDER BY {order}) - 1 AS n_all,
+                   row_number() OVER (PARTITION BY profile_id, channel ORDER BY {order}) - 1 AS n_ch
+            FROM {ev}
+        )
+        SELECT profile_id, channel, chunk, events FROM (
+            SELECT profile_id, '' AS channel, n_all // {CHUNK} AS chunk,
+                   '[' || string_agg(j, ',' ORDER BY n_all) || ']' AS events
+            FROM r WHERE n_all < {TIMELINE_DEPTH} GROUP BY ALL
+            UNION ALL
+            SELECT profile_id, channel, n_ch // {CHUNK} AS chunk,
+                   '[' || string_agg(j, ',' ORDER BY n_ch) || ']' AS events
+            FROM r WHERE n_ch < {TIMELINE_DEPTH} AND channel IS NOT NULL AND channel <> ''
+            GROUP BY ALL
+        ) ORDER BY profile_id, channel, chunk
+    """
+
+
+def _profiles_sql(prof: str, summ: str | None) -> str:
+    summary = "COALESCE(s.summary::JSON, '{}'::JSON)" if summ else "'{}'::JSON"
+    join = f"LEFT JOIN {summ} AS s ON s.profile_id = p.profile_id" if summ else ""
+    doc = (
+        "json_object('created_at', " + _ts("p.created_at", " ") + ", 'updated_at', "
+        + _ts("p.updated_at", " ") + ", 'first_seen', " + _ts("p.first_seen", " ")
+        + ", 'last_seen', " + _ts("p.last_seen", " ") + ", 'identifiers', p.identifiers, "
+        "'events', p.events, 'traits', " + _json_text("p.traits", "'{}'") + ", 'attributes', "
+        + _json_text("p.attributes", "'{}'") + f", 'summary', {summary})"
+    )
+    return (f"SELECT p.profile_id, p.merged_into, CAST({doc} AS VARCHAR) AS doc FROM {prof} AS p "
+            f"{join} ORDER BY p.profile_id")
+
+
+def _verbatims_sql(verb: str) -> str:
+    item = ("json_object('ts', " + _ts("ts") + ", 'channel', channel, 'verbatim_id', verbatim_id, "
+            "'subject', subject, 'text', text)")
+    return f"""
+        WITH r AS (
+            SELECT profile_id, CAST({item} AS VARCHAR) AS j,
+                   row_number() OVER (PARTITION BY profile_id ORDER BY ts DESC, verbatim_id DESC) AS n
+            FROM {verb}
+        )
+        SELECT profile_id, '[' || string_agg(j, ',' ORDER BY n) || ']' AS items
+        FROM r WHERE n <= {VERBATIMS_PER_PROFILE} GROUP BY profile_id ORDER BY profile_id
+    """
+
+
+def _summaries_arrow(ws: Workspace, tenant: str, zone: str) -> pa.Table | None:
+    import pyarrow as pa
+
+    summ = summaries(ws, tenant, zone)
+    if not summ:
+        return None
+    ids = list(summ)
+    docs = [json.dumps(summ[p], default=str, ensure_ascii=False) for p in ids]
+    return pa.table({"profile_id": pa.array(ids, pa.string()), "summary": pa.array(docs, pa.string())})
 
 
 def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None = None) -> int:
     """Rebuild the serving store of one tenant zone; returns the profiles it holds."""
-    m = ws.lake.read(tenant, zone, "identity_map", ["identifier", "id_type", "profile_id", "status"])
-    prof = ws.lake.read(tenant, zone, "profiles")
-    summ = summaries(ws, tenant, zone)
-    docs = []
-    for r in prof.to_pylist():
-        doc = {
-            "created_at": r["created_at"], "updated_at": r["updated_at"],
-            "first_seen": r["first_seen"], "last_seen": r["last_seen"],
-            "identifiers": r["identifiers"], "events": r["events"],
-            "traits": json.loads(r["traits"]) if r["traits"] else {},
-            "attributes": json.loads(r["attributes"]) if r["attributes"] else {},
-            "summary": summ.get(r["profile_id"], {}),
+
+    def step(i: int) -> None:
+        if progress is not None:
+            progress(f"serving store ({zone})", i, 3)
+
+    sql = _Sql(ws)
+    try:
+        m = ws.table(tenant, "identity_map", zone).select("identifier", "id_type", "profile_id", "status")
+        prof = ws.table(tenant, "profiles", zone)
+        n_profiles = ws.lake.info(tenant, zone, "profiles").rows
+        summ = _summaries_arrow(ws, tenant, zone)
+        step(1)
+        ev = events_with_profiles(ws, tenant, zone)
+        ev = ev.filter(ev.profile_id.notnull()).select(
+            "profile_id", "timestamp", "channel", "type", "event", "message_id", "properties"
+        )
+        verb = _verbatims(ws, tenant, zone)
+        tables: dict[str, tuple[list[str], Any]] = {
+            "keys": (["key", "id_type", "profile_id", "status"],
+                     sql.batches(f"SELECT * FROM {sql.relation(m)}")),
+            "profiles": (["profile_id", "merged_into", "doc"],
+                         sql.batches(_profiles_sql(sql.relation(prof), sql.arrow(summ) if summ is not None else None))),
+            "timeline": (["profile_id", "channel", "chunk", "events"],
+                         sql.batches(_timeline_sql(sql.relation(ev)))),
+            "verbatims": (["profile_id", "items"],
+                          sql.batches(_verbatims_sql(sql.relation(verb))) if verb is not None else []),
+            "meta": (["name", "value"], [("schema", SCHEMA_VERSION), ("timeline_depth", str(TIMELINE_DEPTH)),
+                                         ("chunk", str(CHUNK))]),
         }
-        docs.append((r["profile_id"], r["merged_into"], json.dumps(doc, default=str, ensure_ascii=False)))
-    if progress is not None:
-        progress(f"serving store ({zone})", 1, 3)
-    ev = events_with_profiles(ws, tenant, zone)
-    ev = ev.filter(ev.profile_id.notnull())
-    rank = ibis.row_number().over(group_by="profile_id", order_by=[ibis.desc("timestamp"), "message_id"])
-    ev = ev.mutate(_r=rank).filter(ibis._._r < TIMELINE_DEPTH)
-    timeline = ev.select("profile_id", "timestamp", "channel", "type", "event", "message_id", "properties")
-    timeline = timeline.to_pyarrow()
-    if progress is not None:
-        progress(f"serving store ({zone})", 2, 3)
-    verb = _verbatims(ws, tenant, zone)
-    store(ws, tenant, zone).rebuild(SCHEMA, {
-        "keys": (["key", "id_type", "profile_id", "status"],
-                 _batches(m, ["identifier", "id_type", "profile_id", "status"])),
-        "profiles": (["profile_id", "merged_into", "doc"], docs),
-        "timeline": (["profile_id", "ts", "channel", "type", "event", "message_id", "properties"],
-                     _batches(timeline, ["profile_id", "timestamp", "channel", "type", "event",
-                                         "message_id", "properties"], {"timestamp": _iso})),
-        "verbatims": (["profile_id", "ts", "channel", "verbatim_id", "subject", "text"],
-                      _batches(verb, ["profile_id", "ts", "channel", "verbatim_id", "subject", "text"],
-                               {"ts": _iso}) if verb is not None else []),
-        "meta": (["name", "value"], [("timeline_depth", str(TIMELINE_DEPTH))]),
-    })
-    if progress is not None:
-        progress(f"serving store ({zone})", 3, 3)
-    return prof.num_rows
+        step(2)
+        last_timings.clear()
+        last_timings.update(store(ws, tenant, zone).rebuild(SCHEMA, tables))
+    finally:
+        sql.close()
+    step(3)
+    return n_profiles
 
 
-def _verbatims(ws: Workspace, tenant: str, zone: str) -> pa.Table | None:
+def _verbatims(ws: Workspace, tenant: str, zone: str) -> ir.Table | None:
     if not ws.lake.exists(tenant, zone, "verbatims"):
         return None
     v = ws.table(tenant, "verbatims", zone)
@@ -112,9 +272,7 @@ def _verbatims(ws: Workspace, tenant: str, zone: str) -> pa.Table | None:
     by_user = linked.filter(linked.id_type == "user_id").select(_u="identifier", _pu="profile_id")
     by_handle = linked.filter(linked.id_type == "social_handle").select(_h="identifier", _ph="profile_id")
     j = v.left_join(by_user, v.user_id == by_user._u).left_join(by_handle, v.author == by_handle._h)
-    j = j.select(
+    return j.select(
         profile_id=ibis.coalesce(j._pu, j._ph), ts=j.ts, channel=j.channel,
         verbatim_id=j.verbatim_id, subject=j.subject, text=j.text,
     ).filter(ibis._.profile_id.notnull())
-    rank = ibis.row_number().over(group_by="profile_id", order_by=ibis.desc("ts"))
-    return j.mutate(_r=rank).filter(ibis._._r < VERBATIMS_PER_PROFILE).drop("_r").to_pyarrow()

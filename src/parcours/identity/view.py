@@ -6,17 +6,22 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+import threading
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from parcours.identity import serving
 from parcours.identity.errors import AmbiguousKeyError, NotResolvedError, UnknownCustomerError
-from parcours.identity.serving import refresh, store
+from parcours.identity.serving import current, refresh, store
 
 if TYPE_CHECKING:
     from parcours.workspace import Workspace
 
 _PROFILE_ID = re.compile(r"^pf[0-9a-f]{22}$")
 MAX_PAGE_SIZE = 200
+#: Verbatims listed in the view (the store keeps serving.VERBATIMS_PER_PROFILE).
+VERBATIMS_SHOWN = 10
+_refresh_lock = threading.Lock()
 
 
 @dataclass
@@ -38,7 +43,9 @@ class Customer360:
     channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The view as plain JSON-ready values (its fields are already plain: a shallow
+        dict, no deep copy)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _is_profile_id(key: str) -> bool:
@@ -48,10 +55,12 @@ def _is_profile_id(key: str) -> bool:
 def _open(ws: Workspace, tenant: str, zone: str):  # noqa: ANN202 - ServingStore
     ws.require_tenant(tenant)
     s = store(ws, tenant, zone)
-    if not s.exists():
+    if not current(s):
         if not ws.lake.exists(tenant, zone, "profiles"):
             raise NotResolvedError(tenant, zone)
-        refresh(ws, tenant, zone)
+        with _refresh_lock:  # one rebuild, however many requests arrive at once
+            if not current(s):
+                refresh(ws, tenant, zone)
     return s
 
 
@@ -121,18 +130,18 @@ def customer(
         )
     pid = find_profile(ws, tenant, key, zone)
     s = store(ws, tenant, zone)
-    prof = s.query("SELECT doc FROM profiles WHERE profile_id = ?", (pid,))
-    doc = json.loads(prof[0]["doc"]) if prof else {}
-    idents = s.query(
-        "SELECT key AS identifier, id_type, status FROM keys WHERE profile_id = ? "
-        "ORDER BY id_type, key", (pid,),
-    )
+    prof = s.values("SELECT doc FROM profiles WHERE profile_id = ?", (pid,))
+    doc = json.loads(prof[0][0]) if prof else {}
+    idents = [
+        {"identifier": k, "id_type": t, "status": st}
+        for k, t, st in s.values(
+            "SELECT key, id_type, status FROM keys WHERE profile_id = ? ORDER BY id_type, key", (pid,)
+        )
+    ]
     timeline, has_more = _timeline(ws, tenant, zone, pid, channel, page, page_size)
-    verbatims = s.query(
-        "SELECT ts, channel, verbatim_id, subject, text FROM verbatims WHERE profile_id = ? "
-        "ORDER BY ts DESC LIMIT 10", (pid,),
-    )
-    merged = [r["profile_id"] for r in s.query(
+    vrows = s.values("SELECT items FROM verbatims WHERE profile_id = ?", (pid,))
+    verbatims = json.loads(vrows[0][0])[:VERBATIMS_SHOWN] if vrows else []
+    merged = [r[0] for r in s.values(
         "SELECT profile_id FROM profiles WHERE merged_into = ? ORDER BY profile_id", (pid,)
     )]
     if zone == "raw":
@@ -154,34 +163,39 @@ def customer(
 def _timeline(
     ws: Workspace, tenant: str, zone: str, pid: str, channel: str | None, page: int, size: int
 ) -> tuple[list[dict[str, Any]], bool]:
-    from parcours.identity.serving import TIMELINE_DEPTH
+    """One page of the timeline, newest first, and whether an older page exists.
 
-    s = store(ws, tenant, zone)
+    Pages within the store's depth are one key-range read of the stored chunks (the
+    all-channels list, or the channel's own list); deeper pages are read from the lake.
+    """
     offset = (page - 1) * size
-    where, params = "profile_id = ?", [pid]
-    if channel:
-        where += " AND channel = ?"
-        params.append(channel)
-    cols = "ts, channel, type, event, message_id, properties"
-    if offset + size + 1 <= TIMELINE_DEPTH:
-        rows = s.query(
-            f"SELECT {cols} FROM timeline WHERE {where} ORDER BY ts DESC, message_id DESC "
-            "LIMIT ? OFFSET ?", (*params, size + 1, offset),
+    if offset + size + 1 <= serving.TIMELINE_DEPTH:
+        first, last = offset // serving.CHUNK, (offset + size) // serving.CHUNK
+        chunks = store(ws, tenant, zone).values(
+            "SELECT events FROM timeline WHERE profile_id = ? AND channel = ? "
+            "AND chunk BETWEEN ? AND ? ORDER BY chunk", (pid, channel or "", first, last),
         )
-    else:  # deeper than the store keeps: read the lake through the identity map
-        import ibis
+        events: list[list[Any]] = []
+        for (text,) in chunks:
+            events.extend(json.loads(text))
+        start = offset - first * serving.CHUNK
+        names = serving.EVENT_FIELDS
+        rows = [dict(zip(names, e, strict=True)) for e in events[start : start + size + 1]]
+        return rows[:size], len(rows) > size
+    # deeper than the store keeps: read the lake through the identity map
+    import ibis
 
-        from parcours.identity.api import events_with_profiles
+    from parcours.identity.api import events_with_profiles
 
-        ev = events_with_profiles(ws, tenant, zone)
-        ev = ev.filter(ev.profile_id == pid)
-        if channel:
-            ev = ev.filter(ev.channel == channel)
-        ev = ev.order_by([ibis.desc("timestamp"), ibis.desc("message_id")]).limit(size + 1, offset=offset)
-        rows = [
-            {"ts": r["timestamp"].isoformat(), **{k: r[k] for k in ("channel", "type", "event", "message_id", "properties")}}
-            for r in ev.to_pyarrow().to_pylist()
-        ]
+    ev = events_with_profiles(ws, tenant, zone)
+    ev = ev.filter(ev.profile_id == pid)
+    if channel:
+        ev = ev.filter(ev.channel == channel)
+    ev = ev.order_by([ibis.desc("timestamp"), ibis.desc("message_id")]).limit(size + 1, offset=offset)
+    rows = [
+        {"ts": r["timestamp"].isoformat(), **{k: r[k] for k in ("channel", "type", "event", "message_id", "properties")}}
+        for r in ev.to_pyarrow().to_pylist()
+    ]
     for r in rows:
         if r.get("properties"):
             with contextlib.suppress(ValueError):

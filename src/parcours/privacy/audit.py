@@ -4,6 +4,11 @@
 before the read it records is answered. A line holds who (user and role), when (UTC),
 what (action and detail) and which customer.
 
+Concurrent reads in one process share their fsync (group commit): a line waiting while
+another thread writes and syncs goes out with the next write, together with every line
+queued meanwhile, and each caller returns once the sync covering its own line is done.
+Under 20 concurrent advisors this is one fsync per round instead of twenty in a row.
+
 Example:
     >>> record(ws, who, action="view_360", customer="C000042")   # doctest: +SKIP
     >>> read(ws, "energie")[-1]["action"]                          # doctest: +SKIP
@@ -13,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +41,62 @@ class _Who(Protocol):
 
 #: Who the CLI acts as: an operator on the server, with filesystem access, is admin.
 OPERATOR = "operator"
+
+
+class _Entry:
+    __slots__ = ("data", "done", "error")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _GroupAppender:
+    """Appends lines to one file, one locked write and fsync per group of waiting lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cond = threading.Condition()
+        self.pending: list[_Entry] = []
+        self.writing = False
+
+    def append(self, data: bytes) -> None:
+        entry = _Entry(data)
+        with self.cond:
+            self.pending.append(entry)
+            while not entry.done:
+                if self.writing:
+                    self.cond.wait()
+                    continue
+                batch, self.pending, self.writing = self.pending, [], True
+                error: BaseException | None = None
+                self.cond.release()
+                try:
+                    with locked(self.path):  # other processes (workers, the CLI) too
+                        append_private(self.path, b"".join(e.data for e in batch))
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiter below
+                    error = exc
+                finally:
+                    self.cond.acquire()
+                    self.writing = False
+                    for e in batch:
+                        e.done, e.error = True, error
+                    self.cond.notify_all()
+        if entry.error is not None:
+            raise entry.error
+
+
+_appenders: dict[Path, _GroupAppender] = {}
+_appenders_lock = threading.Lock()
+
+
+def _appender(path: Path) -> _GroupAppender:
+    with _appenders_lock:
+        a = _appenders.get(path)
+        if a is None:
+            a = _appenders[path] = _GroupAppender(path)
+        return a
 
 
 def log_path(ws: Workspace, tenant: str) -> Path:
@@ -76,9 +138,7 @@ def record(
         "detail": detail,
     }
     data = json.dumps(line, ensure_ascii=False, default=str) + "\n"
-    path = log_path(ws, tenant)
-    with locked(path):
-        append_private(path, data.encode("utf-8"))
+    _appender(log_path(ws, tenant)).append(data.encode("utf-8"))
     return line
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from parcours.web.auth import Principal, allow
 from parcours.web.deps import get_workspace
@@ -13,7 +15,7 @@ from parcours.workspace import Workspace
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
 
-@router.get("/tenants/{tenant}/customers/{key}")
+@router.get("/tenants/{tenant}/customers/{key}", response_model=dict[str, Any])
 def customer_360(
     tenant: str,
     key: str,
@@ -22,7 +24,7 @@ def customer_360(
     page_size: int = Query(50, ge=1, le=200, description="Timeline events per page."),
     who: Principal = Depends(allow("admin", "data_manager", "advisor", "data_scientist")),
     ws: Workspace = Depends(get_workspace),
-) -> dict[str, Any]:
+) -> Response:
     """One customer's 360° view, by any identifier or profile id.
 
     Nominative for advisors, data managers and admins (every read is audited);
@@ -37,4 +39,7 @@ def customer_360(
         ws, tenant, key, zone=zone, channel=channel, page=page, page_size=page_size,
         who=who,
     )
-    return view.to_dict()
+    # the view holds plain JSON values already: encoded once here, without FastAPI's
+    # generic validation and encoding pass over every timeline event
+    body = json.dumps(view.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
+    return Response(body.encode("utf-8"), media_type="application/json")
