@@ -3,16 +3,18 @@
 Tools, each in its own child process (so peak memory is the tool's own: the resident
 set of the child and its children, Spark's JVM included, sampled every 50 ms):
 
-* ``parcours``: the journeys functions on an Ibis DuckDB table over the Parquet files
-  (``ibis.duckdb.connect()`` + ``read_parquet``);
+* ``parcours``: the journeys functions on its journey store (``parcours.journeys.store``:
+  the Parquet files materialized once in DuckDB, names as ENUMs, an integer order key;
+  building it is the child's setup, reported apart);
 * ``pandas``: a straightforward vectorized implementation (``merge_asof`` per funnel
   step, ``groupby``/``shift`` for paths, merges for precursors) over the Parquet loaded
   once (the load is the child's setup, reported apart from the analysis' seconds);
 * ``spark``: PySpark DataFrame API, ``local[2]`` (funnels and paths: each profile's
   events sorted in one array, then Spark's higher-order functions; precursors: joins);
-* ``chdb``: ClickHouse in-process (the engine behind PostHog): ``windowFunnel`` for the
-  funnels, ``groupArray`` + array functions for paths, joins over ``Memory`` tables for
-  precursors.
+* ``chdb``: ClickHouse in-process (the engine behind PostHog), the Parquet loaded first
+  into a MergeTree table ``ORDER BY (profile_id, ts)`` with ``LowCardinality(String)``
+  names (its setup): ``windowFunnel`` for the funnels, ``groupArray`` + array functions
+  for paths, joins over ``Memory`` tables for precursors.
 
 The data: a synthetic, seeded event log (``--events``, 50 events per profile by default,
 40 event names with a skewed distribution, one year) with a planted 20-step progression
@@ -33,6 +35,7 @@ comes before last(c)), so ``agree`` covers lengths 1 to 3.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import os
@@ -175,14 +178,28 @@ def generate(events: int, profiles: int, seed: int = 7, chunk: int = 4_000_000) 
 
 # -- parcours -----------------------------------------------------------------------------
 class Parcours:
-    """The journeys functions on an Ibis DuckDB table over the Parquet files."""
+    """The journeys functions on parcours' journey store, built from the Parquet files
+    (the setup, as a workspace builds it once per version of its events: ENUM names, the
+    order key; parcours.journeys.store)."""
 
-    def __init__(self, folder: Path, memory_limit: str | None = None) -> None:
+    def __init__(self, folder: Path, memory_limit: str | None = None,
+                 store_file: bool = False) -> None:
         import ibis
 
+        from parcours.journeys.store import materialize
+
         # DuckDB's default memory limit is 80 % of the machine; a lower one makes it spill
-        self.con = ibis.duckdb.connect(**({"memory_limit": memory_limit} if memory_limit else {}))
-        self.t = self.con.read_parquet(f"{folder}/*.parquet")
+        opts = {"memory_limit": memory_limit} if memory_limit else {}
+        # the store in memory, as a workspace keeps it, or in a DuckDB database file
+        # (its pages read through DuckDB's buffer pool, not all resident)
+        path = DATA / f"store-{os.getpid()}.duckdb" if store_file else None
+        if path is not None:
+            path.unlink(missing_ok=True)
+            atexit.register(path.unlink, missing_ok=True)
+        self.con = ibis.duckdb.connect(str(path) if path else ":memory:", **opts)
+        self.con.raw_sql("SET TimeZone = 'UTC'")
+        materialize(self.con.read_parquet(f"{folder}/*.parquet"), "journey_store")
+        self.t = self.con.table("journey_store")
 
     def funnel(self, steps: list[str]) -> list[int]:
         from parcours.journeys.funnel import funnel
@@ -430,13 +447,20 @@ class Spark:
 
 # -- chDB ---------------------------------------------------------------------------------
 class Chdb:
-    """ClickHouse in-process over the same Parquet files."""
+    """ClickHouse in-process, the Parquet files loaded first (the setup, as parcours
+    builds its store) into a MergeTree table ordered by (profile_id, ts), names as
+    LowCardinality(String): how a ClickHouse user (PostHog) keeps events."""
 
     def __init__(self, folder: Path) -> None:
         import chdb
 
         self.con = chdb.connect(":memory:")
-        self.src = f"file('{folder}/*.parquet', Parquet)"
+        self.query(f"""CREATE TABLE ev ENGINE = MergeTree ORDER BY (profile_id, ts) AS
+            SELECT profile_id, ts, CAST(event AS LowCardinality(String)) AS event,
+                   CAST(channel AS LowCardinality(String)) AS channel,
+                   CAST(type AS LowCardinality(String)) AS type, properties
+            FROM file('{folder}/*.parquet', Parquet)""")
+        self.src = "ev"
 
     def query(self, sql: str) -> Any:
         # the Parquet columns are optional; ClickHouse's funnel takes at most 8 Nullable conditions
@@ -571,7 +595,7 @@ def _tool(name: str, folder: Path, a: argparse.Namespace) -> Any:
     if name == "spark":
         return Spark(folder, a.spark_memory)
     if name == "parcours":
-        return Parcours(folder, a.duckdb_memory)
+        return Parcours(folder, a.duckdb_memory, a.store_file)
     return {"pandas": Pandas, "chdb": Chdb}[name](folder)
 
 
@@ -617,6 +641,8 @@ def run_child(tool: str, analysis: str, folder: Path, a: argparse.Namespace) -> 
            "--repeat", str(a.repeat), "--spark-memory", a.spark_memory]
     if a.duckdb_memory:
         cmd += ["--duckdb-memory", a.duckdb_memory]
+    if a.store_file:
+        cmd += ["--store-file"]
     out_path = DATA / f"child-{os.getpid()}.json"
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True,
@@ -711,6 +737,8 @@ def main() -> None:
     ap.add_argument("--spark-memory", default="8g", help="spark.driver.memory")
     ap.add_argument("--duckdb-memory", default=None,
                     help="parcours: DuckDB memory_limit, e.g. 8GB (default: 80 %% of RAM)")
+    ap.add_argument("--store-file", action="store_true",
+                    help="parcours: its journey store in a DuckDB database file, not in memory")
     ap.add_argument("--name", default=None, help="results file (default: journeys_<size>)")
     ap.add_argument("--child", nargs=3, metavar=("TOOL", "ANALYSIS", "FOLDER"),
                     help=argparse.SUPPRESS)
@@ -732,7 +760,8 @@ def main() -> None:
                    "funnel5": STEPS[:5], "funnel20": STEPS, "target": TARGET,
                    "lookback": "30d", "max_length": MAX_LENGTH, "min_support": MIN_SUPPORT},
         "timeout": a.timeout, "memory_limit_gib": a.memory_limit, "repeat": a.repeat,
-        "spark_memory": a.spark_memory, "duckdb_memory": a.duckdb_memory, "analyses": {},
+        "spark_memory": a.spark_memory, "duckdb_memory": a.duckdb_memory,
+        "parcours_store": "file" if a.store_file else "memory", "analyses": {},
     }
     import psutil
 

@@ -251,3 +251,33 @@ def test_api_other_tenant_and_anonymous_are_refused(world, analysis):
     assert "rows" not in r.text
     r = client.get(f"/api/v1/tenants/{TENANT}/journeys/{analysis}", params=params)
     assert r.status_code == 401
+
+
+def test_api_answers_are_cached_per_table_version(demo_resolved_ws, tmp_path_factory):
+    """A repeated question is answered from the cache; a new load is seen at once."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from parcours.web.pages import cache
+
+    ws = parcours.open(copy_workspace(demo_resolved_ws, tmp_path_factory, "journeys-api-cache"))
+    token = UserStore(ws).create_user("manager-cache", {TENANT: "manager"})
+    client = TestClient(create_app(ws), raise_server_exceptions=False)
+    params = {"event": "cache_probe_viewed", "steps": 1}
+    first = _api(client, "paths", params, token).json()
+    assert first["anchored"] == 0 and "no profile has the event" in first["message"]
+    assert any(k[2][:2] == ("api", "paths") for k in cache._store)
+    assert _api(client, "paths", params, token).json() == first
+    # one known customer views the probe page: the next answer has them
+    user = next(u for u in ws.lake.read(TENANT, "raw", "events", columns=["user_id"])
+                .column("user_id").to_pylist() if u)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # after every demo event
+    ws.write(TENANT, "events", pa.table({
+        "message_id": ["cache-probe-1"], "tenant": [TENANT], "type": ["track"],
+        "event": ["cache_probe_viewed"], "channel": ["web"], "user_id": [user],
+        "timestamp": [now], "received_at": [now]}))
+    after = _api(client, "paths", params, token).json()
+    assert after["anchored"] == 1
+    assert after["rows"] == [{"path": ["(end)"], "profiles": 1, "share": 1.0}]
+    ws.close()

@@ -23,7 +23,7 @@ def _random(seed: int, n: int = 300) -> pa.Table:
         rows.append({
             "profile_id": f"p{rng.randint(0, 30)}",
             "ts": T0 + dt.timedelta(seconds=rng.randint(0, 20)),  # many ties in time
-            "event": rng.choice(["home", "offer", "buy", None]),
+            "event": rng.choice(["home", "offer", "buy", "it's", None]),
             "channel": rng.choice(["web", "app", None]),
             "type": rng.choice(["page", "track", "screen"]),
             "properties": rng.choice(["{}", '{"plan": "a"}', None]),

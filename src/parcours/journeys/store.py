@@ -23,6 +23,7 @@ on the plain Ibis expression, which is what the parity tests compare against.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -86,64 +87,61 @@ def stored_events(ws: Workspace, tenant: str, zone: str, source: ir.Table) -> ir
 def materialize(t: ir.Table, name: str) -> list[str]:
     """Write the journey events table ``t`` (on DuckDB) as the store table ``name``:
     ENUM ``event``/``channel``/``type`` and the :data:`ORDER` key (module doc). Returns
-    the ENUM type names created (dropped with the table)."""
+    the ENUM type names created (dropped with the table).
+
+    ``t`` is read twice: once for its distinct names and time bounds (one small
+    aggregate), once to write the table; nothing else is held in memory meanwhile.
+    """
+    import pyarrow as pa
+
     backend = t.get_backend()
     if backend.name != "duckdb":
         raise ValueError("the journey store is DuckDB's; other engines read the plain table")
     q = _quote
-    stage = f"{name}__stage_{uuid.uuid4().hex[:8]}"
     cols = [c for c in t.columns if c != ORDER]
-    backend.raw_sql(f"CREATE OR REPLACE TEMP TABLE {q(stage)} AS {backend.compile(t.select(cols))}")
+    src = backend.compile(t.select(cols))
+    named = [c for c in ("channel", "event", "type") if c in cols]
+    with_ts = "ts" in cols
+    aggs = ", min(epoch_us(ts)), max(epoch_us(ts))" if with_ts else ""
+    seen = backend.raw_sql(
+        f"SELECT {', '.join(f'CAST({q(c)} AS VARCHAR)' for c in named) or 'NULL'}{aggs} "
+        f"FROM ({src}) GROUP BY ALL").fetchall()
+    n = len(named)
     types: list[str] = []
+    combos = f"{name}__ties_{uuid.uuid4().hex[:8]}"
     try:
-        select = []
-        for c in cols:
-            if c in ("event", "channel", "type"):
-                typ = f"{name}__{c}"
-                backend.raw_sql(f"DROP TYPE IF EXISTS {q(typ)}")
-                backend.raw_sql(
-                    f"CREATE TYPE {q(typ)} AS ENUM (SELECT DISTINCT {q(c)} FROM {q(stage)} "
-                    f"WHERE {q(c)} IS NOT NULL ORDER BY 1)")
-                types.append(typ)
-                select.append(f"s.{q(c)}::{q(typ)} AS {q(c)}")
-            else:
-                select.append(f"s.{q(c)}")
-        ties = [f"coalesce(CAST({q(c)} AS VARCHAR), '')" for c in ("channel", "event", "type")
-                if c in cols]
-        order = _order_sql(backend, stage, ties) if "ts" in cols and ties else None
-        if order is None:
-            body = f"SELECT {', '.join(select)} FROM {q(stage)} AS s"
-        else:
-            key_sql, combos = order
-            body = (f"WITH k AS ({combos}) SELECT {', '.join(select)}, {key_sql} AS {q(ORDER)} "
-                    f"FROM (SELECT *, {ties[0]} AS _c, {ties[1]} AS _e, {ties[2]} AS _t "
-                    f"FROM {q(stage)}) AS s JOIN k ON s._c = k._c AND s._e = k._e AND s._t = k._t")
+        select = {c: f"s.{q(c)}" for c in cols}
+        for i, c in enumerate(named):
+            typ = f"{name}__{c}"
+            values = sorted({r[i] for r in seen if r[i] is not None})
+            backend.raw_sql(f"DROP TYPE IF EXISTS {q(typ)}")
+            backend.raw_sql(f"CREATE TYPE {q(typ)} AS ENUM ({', '.join(map(_literal, values))})")
+            types.append(typ)
+            select[c] = f"CAST(s.{q(c)} AS {q(typ)}) AS {q(c)}"
+        body = f"SELECT {', '.join(select.values())} FROM ({src}) AS s"
+        lows = [r[n] for r in seen if with_ts and r[n] is not None]
+        if n == 3 and lows:
+            # the tie ranks: (channel, event, type) as the analyses order them, nulls as ""
+            ties = sorted({tuple(v or "" for v in r[:3]) for r in seen})
+            low, high, k = min(lows), max(r[n + 1] for r in seen if r[n + 1] is not None), len(ties)
+            if (high - low + 1) * k < _MAX_KEY:
+                rank = pa.table({"_c": [x[0] for x in ties], "_e": [x[1] for x in ties],
+                                 "_t": [x[2] for x in ties], "_r": list(range(k))})
+                backend.con.register(combos, rank)
+                on = " AND ".join(f"coalesce(CAST(s.{q(c)} AS VARCHAR), '') = k.{a}"
+                                  for c, a in zip(named, ("_c", "_e", "_t"), strict=True))
+                body = (f"SELECT {', '.join(select.values())}, "
+                        f"(epoch_us(s.ts) - {int(low)}) * {k} + k._r AS {q(ORDER)} "
+                        f"FROM ({src}) AS s JOIN {q(combos)} AS k ON {on}")
         backend.raw_sql(f"CREATE OR REPLACE TABLE {q(name)} AS {body}")
     except Exception:
         for typ in types:
             backend.raw_sql(f"DROP TYPE IF EXISTS {q(typ)}")
         raise
     finally:
-        backend.raw_sql(f"DROP TABLE IF EXISTS {q(stage)}")
+        with contextlib.suppress(Exception):
+            backend.con.unregister(combos)
     return types
-
-
-def _order_sql(backend: Any, stage: str, ties: list[str]) -> tuple[str, str] | None:
-    """The order key's expression and its tie ranks' query, or None when it would not fit
-    (or with other columns than channel, event and type to break ties)."""
-    if len(ties) != 3:
-        return None
-    q = _quote
-    combos = (f"SELECT _c, _e, _t, (row_number() OVER (ORDER BY _c, _e, _t) - 1) AS _r "
-              f"FROM (SELECT DISTINCT {ties[0]} AS _c, {ties[1]} AS _e, {ties[2]} AS _t "
-              f"FROM {q(stage)})")
-    row = backend.raw_sql(
-        f"SELECT min(epoch_us(ts)), max(epoch_us(ts)), "
-        f"(SELECT count(*) FROM ({combos})) FROM {q(stage)}").fetchone()
-    low, high, k = row
-    if low is None or not k or (high - low + 1) * k >= _MAX_KEY:
-        return None
-    return f"(epoch_us(s.ts) - {int(low)}) * {int(k)} + k._r", combos
 
 
 def _drop(backend: Any, name: str, types: list[str]) -> None:
@@ -154,3 +152,7 @@ def _drop(backend: Any, name: str, types: list[str]) -> None:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -5,9 +5,11 @@ Query parameters are named like the Python API (``ws.journeys``) and the CLI
 (``parcours journeys ...``); the funnel's steps repeat: ``?steps=a&steps=b``. Every
 answer is the result's ``to_dict()`` — ``analysis``, ``params``, ``rows`` and the
 analysis' extras — so the API, the CLI's ``--json`` and Python give the same numbers;
-the funnel adds ``steps``, its overall rows. Journeys are aggregates: every role of
-the tenant may read them. A parameter the analysis cannot take (an unknown direction, a
-window such as ``30x``, a target no profile has) answers 400 with the JSON error shape.
+the funnel adds ``steps``, its overall rows. Answers are cached per parameters and
+versions of the tables read, as the journeys pages' are (``web/pages/cache.py``).
+Journeys are aggregates: every role of the tenant may read them. A parameter the
+analysis cannot take (an unknown direction, a window such as ``30x``, a target no
+profile has) answers 400 with the JSON error shape.
 """
 
 from __future__ import annotations
@@ -159,9 +161,20 @@ class RetentionOut(JourneyOut):
 
 
 def _run(ws: Workspace, tenant: str, analysis: str, **params: Any) -> dict[str, Any]:
+    """The analysis' ``to_dict()``, cached like the journeys pages: per parameters and
+    versions of the tables it reads (a new load or merge is seen on the next call)."""
+    from parcours.web.pages.cache import cached
+    from parcours.web.pages.journeys_data import DEPS
+
     ws.require_tenant(tenant)
-    result: JourneyResult = getattr(ws.journeys, analysis)(tenant, **params)
-    return result.to_dict()
+
+    def compute() -> dict[str, Any]:
+        result: JourneyResult = getattr(ws.journeys, analysis)(tenant, **params)
+        return result.to_dict()
+
+    key = ("api", analysis, *sorted((k, tuple(v) if isinstance(v, list) else v)
+                                    for k, v in params.items()))
+    return dict(cached(ws, tenant, key, DEPS, compute))  # a copy: callers add keys
 
 
 #: Every role of the tenant: journeys are aggregates.
