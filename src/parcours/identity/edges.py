@@ -155,29 +155,44 @@ def occurrences(
 def nodes(occ: ir.Table) -> ir.Table:
     """Distinct identifiers with first/last seen and occurrence counts.
 
-    Each gets an integer id ``nid`` (its rank by name) and ``vid`` (the rank of its value,
-    shared by identifiers of different types with the same value): the graph works on
-    integers, which keeps joins fast and intermediate tables small. Ranks by name are the
-    same on every engine, so the smallest ``nid`` of a component is its smallest name.
+    Each gets an integer id ``nid`` (its rank by ``(id_type, value)``, which is its rank
+    by name ``<id_type>:<value>`` since type names hold only letters and underscores) and
+    ``vid`` (the smallest ``nid`` with the same value, shared by identifiers of different
+    types with that value): the graph works on integers, which keeps joins fast and
+    intermediate tables small. Ranks are the same on every engine, so the smallest ``nid``
+    of a component is its smallest name.
     """
-    n = occ.group_by(["node", "id_type", "value"]).agg(
+    n = occ.group_by(["id_type", "value"]).agg(
         first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.count()
     )
+    n = n.mutate(nid=ibis.row_number().over(order_by=["id_type", "value"]).cast("int64"))
     return n.mutate(
-        nid=ibis.row_number().over(order_by="node").cast("int64"),
-        vid=ibis.dense_rank().over(order_by="value").cast("int64"),
+        node=n.id_type + ":" + n.value,
+        vid=n.nid.min().over(group_by="value"),
+    )
+
+
+def numbered(occ: ir.Table, node_table: ir.Table) -> ir.Table:
+    """Occurrences by node id: ``(row_key, nid, kind, source, ts)``; passes through
+    occurrences that already carry ``nid``."""
+    if "nid" in occ.columns:
+        return occ.select("row_key", "nid", "kind", "source", "ts")
+    nn = node_table.select(_t="id_type", _v="value", nid="nid")
+    return occ.join(nn, (occ.id_type == nn._t) & (occ.value == nn._v)).select(
+        "row_key", "nid", "kind", "source", "ts"
     )
 
 
 def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
     """Undirected edges ``a < b`` (node ids) per kind and source, with counts and dates:
-    identifiers in the same row, plus same-value links."""
-    nn = node_table.select(_node="node", nid="nid")
-    o = occ.join(nn, occ.node == nn._node).select("row_key", "nid", "kind", "source", "ts")
-    # only rows holding two identifiers or more can link anything
-    multi = o.mutate(_n=o.count().over(group_by="row_key")).filter(ibis._._n > 1)
-    a = multi.select(row_key="row_key", a="nid", kind="kind", source="source", ts="ts")
-    b = multi.select(row_key2="row_key", b="nid")
+    identifiers in the same row, plus same-value links.
+
+    Args:
+        occ: occurrences, by value or already :func:`numbered`.
+    """
+    o = numbered(occ, node_table)
+    a = o.select(row_key="row_key", a="nid", kind="kind", source="source", ts="ts")
+    b = o.select(row_key2="row_key", b="nid")
     co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a < ibis._.b)
     co = co.group_by(["a", "b", "kind", "source"]).agg(
         occurrences=co.count(), first_seen=co.ts.min(), last_seen=co.ts.max()
@@ -199,24 +214,28 @@ def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table
 
 
 def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
-    """Identifiers the guard rails cut from the graph: ``(node, cut_by, degree)``."""
+    """Identifiers the guard rails cut from the graph: ``(node, cut_by, degree)``.
+
+    Counts, not distinct counts: the neighbour pairs are distinct, and within one type
+    distinct identifiers have distinct values.
+    """
     p = pair_table.select("a", "b").distinct()
     d = ibis.union(p, p.select(a="b", b="a"), distinct=False)
     nb = node_table.select(b_nid="nid", b_type="id_type", b_vid="vid")
     na = node_table.select(a_nid="nid", a_vid="vid")
     d = d.join(nb, d.b == nb.b_nid).join(na, ibis._.a == na.a_nid)
-    aggs: dict[str, ir.Value] = {"degree": d.b.nunique()}
+    aggs: dict[str, ir.Value] = {"degree": d.count()}
     for t in rules.max_anchor_neighbors:
         aggs[f"n_{t}"] = ibis.cases(
-            ((d.b_type == t) & (d.b_vid != d.a_vid), d.b_vid), else_=ibis.null("int64")
-        ).nunique()
+            ((d.b_type == t) & (d.b_vid != d.a_vid), 1), else_=0
+        ).sum()
     stats = d.group_by("a").agg(**aggs)
     cases = [(stats.degree > rules.max_degree, ibis.literal("max_degree"))]
     for t, cap in rules.max_anchor_neighbors.items():
         cases.append((stats[f"n_{t}"] > cap, ibis.literal(f"shared_identifier:{t}")))
     cut_by = ibis.cases(*cases, else_=ibis.null("string"))
     return stats.mutate(cut_by=cut_by).filter(ibis._.cut_by.notnull()).select(
-        node="a", cut_by="cut_by", degree="degree"
+        node="a", cut_by="cut_by", degree=ibis._.degree.cast("int64")
     )
 
 

@@ -1,10 +1,10 @@
 """Connected components as Ibis expressions, so they run on DuckDB and on Spark.
 
 Min-label propagation with pointer jumping: every identifier starts with a label (its own
-name, or its previous component's label when resolving incrementally); each round takes
+id, or its previous component's label when resolving incrementally); each round takes
 the smallest label among itself and its neighbours, then jumps to its label's label. Each
-round is one Ibis expression, materialized (``Table.cache``) before the next, until no
-label changes. Labels only ever point inside the component, so the fixpoint labels each
+round is one Ibis expression, materialized before the next, until no label changes; a
+round after the first joins only the edges of the nodes whose label just changed. Labels only ever point inside the component, so the fixpoint labels each
 component with its smallest identifier, whatever the engine.
 """
 
@@ -80,6 +80,11 @@ def components(
 ) -> tuple[ir.Table, int]:
     """Label every node with its component's smallest node.
 
+    Semi-naive min-label propagation with pointer jumping: each round, only the edges
+    from a node whose label changed in the previous round can lower a label, so only
+    those are joined (the first round reads every edge); then every node jumps to its
+    label's label. One materialized table per round.
+
     Args:
         node_names: one column ``node``.
         both_ways: edges ``(a, b)`` listed in both directions.
@@ -89,43 +94,48 @@ def components(
     Returns:
         (``(node, label)`` table, rounds run).
     """
+    edges = scratch.keep(both_ways.select("a", "b"))
+    kept: ir.Table | None = None  # the previous round's table, dropped once replaced
     if start is not None:
         s = start.select(s_node="node", s_label="label")
         labels = node_names.left_join(s, node_names.node == s.s_node).select(
             node="node", label=ibis.least(ibis._.node, ibis.coalesce(ibis._.s_label, ibis._.node))
         )
-    else:
-        labels = node_names.select(node="node", label="node")
-    labels = scratch.keep(labels)
-    edges = scratch.keep(both_ways.select("a", "b"))
-    for round_ in range(1, max_iterations + 1):
+        labels = kept = scratch.keep(labels)
         nl = labels.select(n="node", nl="label")
         nb = edges.join(nl, edges.b == nl.n)
         best = nb.group_by("a").agg(m=nb.nl.min())
-        step = labels.left_join(best, labels.node == best.a).select(
-            node="node", label=ibis.least(ibis._.label, ibis.coalesce(ibis._.m, ibis._.label))
-        )
-        step = scratch.keep(step)
+    else:
+        labels = node_names.select(node="node", label="node")
+        # every node starts as its own label: the neighbours' smallest label is their smallest id
+        best = edges.group_by("a").agg(m=edges.b.min())
+    for round_ in range(1, max_iterations + 1):
+        # propagate: a node takes the smallest label among itself and its (changed) neighbours
+        step = scratch.keep(labels.left_join(best, labels.node == best.a).select(
+            node="node", was="label",
+            label=ibis.least(ibis._.label, ibis.coalesce(ibis._.m, ibis._.label)),
+        ))
+        # jump: to its label's label (which only ever points inside the component)
         parent = step.select(p_node="node", p_label="label")
         jumped = step.join(parent, step.label == parent.p_node).select(
-            node="node", label=ibis.least(ibis._.label, ibis._.p_label)
+            "node", "was", label=ibis.least(ibis._.label, ibis._.p_label)
         )
-        jumped = scratch.keep(jumped)
+        jumped = scratch.keep(
+            jumped.select("node", "label", changed=jumped.label != jumped.was)
+        )
         scratch.drop(step)
-        old = labels.select(o_node="node", o_label="label")
-        changed = int(
-            jumped.join(old, jumped.node == old.o_node)
-            .filter(ibis._.label != ibis._.o_label)
-            .count()
-            .to_pyarrow()
-            .as_py()
-        )
-        scratch.drop(labels)
-        labels = jumped
+        if kept is not None:
+            scratch.drop(kept)
+        kept = jumped
+        labels = jumped.select("node", "label")
+        moved = jumped.filter(jumped.changed).select(c_node="node", c_label="label")
+        changed = int(moved.count().to_pyarrow().as_py())
         if progress is not None:
             progress("identity: label propagation", round_, round_ + (1 if changed else 0))
         if changed == 0:
             return labels, round_
+        nb = edges.join(moved, edges.b == moved.c_node)
+        best = nb.group_by("a").agg(m=nb.c_label.min())
     raise IdentityError(
         f"label propagation did not converge in {max_iterations} rounds", rounds=max_iterations
     )

@@ -116,8 +116,13 @@ def resolve(
     scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
-        occ = scratch.keep(E.occurrences(ws, tenant, ZONE, rules, keep=scratch.keep))
+        # each source is read once into a wide table; occurrences unpivot it (twice, lazily)
+        wide: list[ir.Table] = []
+        occ = E.occurrences(ws, tenant, ZONE, rules, keep=lambda t: _kept(scratch, t, wide))
         node_t = scratch.keep(E.nodes(occ))
+        occ = scratch.keep(E.numbered(occ, node_t))
+        for t in wide:
+            scratch.drop(t)
         report("identity: edges", 1, 4)
         pair_t = scratch.keep(E.pairs(occ, node_t, rules))
         scratch.drop(occ)
@@ -208,6 +213,12 @@ def resolve(
         seconds=time.perf_counter() - started,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _kept(scratch: Scratch, table: ir.Table, into: list[ir.Table]) -> ir.Table:
+    kept = scratch.keep(table)
+    into.append(kept)
+    return kept
 
 
 def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
