@@ -117,3 +117,41 @@ def test_cli_customer_and_explain(served):
          "-w", str(ws.path)], capture_output=True, text=True, env=env,
     )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "no customer" in bad.stderr
+
+
+def test_store_pages_equal_the_lakes_for_every_channel_size_and_page(served, monkeypatch):
+    """Chunk boundaries (7 events a chunk here), channel lists and the +1 look-ahead: every
+    page the store answers is exactly the page the lake answers, field for field."""
+    ws, _, _ = served
+    import parcours.identity.serving as serving
+
+    monkeypatch.setattr(serving, "CHUNK", 7)
+    serving.refresh(ws, "energie", "raw")
+    cases = [(ch, size, page) for ch in (None, "app", "web") for size in (1, 3, 7, 10, 50)
+             for page in (1, 2, 3, 5)]
+    from_store = {c: ws.customer("energie", "C001", channel=c[0], page_size=c[1], page=c[2]) for c in cases}
+    monkeypatch.setattr(serving, "TIMELINE_DEPTH", 0)  # every page from the lake now
+    for c, got in from_store.items():
+        want = ws.customer("energie", "C001", channel=c[0], page_size=c[1], page=c[2])
+        assert got.timeline == want.timeline, c
+        assert got.next_page == want.next_page, c
+    full = from_store[(None, 50, 1)].timeline
+    assert len(full) == 34 and full[0]["event"] == "e029"
+    assert from_store[("app", 3, 2)].timeline[0]["channel"] == "app"
+
+
+def test_a_store_of_another_version_is_rebuilt_on_first_use(served):
+    import sqlite3
+
+    ws, _, _ = served
+    import parcours.identity.serving as serving
+
+    path = serving.store(ws, "energie", "raw").path
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = 'old' WHERE name = 'schema'")
+    con.execute("DELETE FROM timeline")
+    con.commit()
+    con.close()
+    assert not serving.current(serving.store(ws, "energie", "raw"))
+    view = ws.customer("energie", "C001")
+    assert len(view.timeline) == 34 and serving.current(serving.store(ws, "energie", "raw"))
