@@ -241,6 +241,7 @@ def test_same_paths_on_duckdb_and_spark(spark_session):
     on_duck, spark = paths(duck(tbl), **kw), paths(spark_t, **kw)
     assert len(on_duck) > 3 and OTHER in {s for p in on_duck.table["path"].to_pylist() for s in p}
     assert spark.to_dict() == on_duck.to_dict()
+    assert paths(stored(tbl, "paths_parity_store"), **kw).to_dict() == spark.to_dict()
 
 
 # -- the demo world's planted churn sequence --------------------------------------------------
