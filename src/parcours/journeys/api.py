@@ -3,7 +3,10 @@
 The same parameters as the CLI (``parcours journeys ...``) and the REST API
 (``/api/v1/tenants/{t}/journeys/...``). Each method reads the tenant's events with their
 profiles (:func:`parcours.journeys.base.journey_events`), restricted to ``start`` ..
-``end`` when given, and returns a :class:`~parcours.journeys.base.JourneyResult`.
+``end`` when given, and returns a :class:`~parcours.journeys.base.JourneyResult`. On
+DuckDB those events come from the journey store (:mod:`parcours.journeys.store`), built
+once per version of the events and identity map; ``Journeys(ws, stored=False)`` reads
+the plain join (the CLI does: it runs one analysis per process).
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ class Journeys:
         ...                    window="30d").to_pandas()                  # doctest: +SKIP
     """
 
-    def __init__(self, ws: Workspace, zone: str = "analytics") -> None:
+    def __init__(self, ws: Workspace, zone: str = "analytics", *, stored: bool = True) -> None:
         self.ws = ws
         self.zone = zone
+        #: read the journey store (built once per version; DuckDB) or the plain join
+        self.stored = stored
 
     def events(self, tenant: str, start: Date = None, end: Date = None) -> ir.Table:
         """The journey events table of ``tenant`` between ``start`` and ``end``."""
         s, e = date_range(start, end)
-        return in_range(journey_events(self.ws, tenant, self.zone), s, e)
+        return in_range(journey_events(self.ws, tenant, self.zone, stored=self.stored), s, e)
 
     def paths(self, tenant: str, *, event: str | None = None, direction: str = "next",
               steps: int = 3, step_by: str = "event", collapse_repeats: bool = True,

@@ -58,7 +58,10 @@ def _run(workspace: Path | None, tenant: str, analysis: str, **params: Any) -> J
     ws = open_ws(workspace)
     journeys_principal(ws, tenant)
     ws.require_tenant(tenant)
-    result: JourneyResult = getattr(ws.journeys, analysis)(tenant, **params)
+    # one analysis per process: building the journey store would cost more than it saves
+    from parcours.journeys.api import Journeys
+
+    result: JourneyResult = getattr(Journeys(ws, stored=False), analysis)(tenant, **params)
     return result
 
 
