@@ -98,6 +98,16 @@ def find_profile(ws: Workspace, tenant: str, key: str, zone: str = "raw") -> str
     raise UnknownCustomerError(tenant, key)
 
 
+def linked_identifiers(ws: Workspace, tenant: str, profile_id: str, zone: str = "raw") -> list[dict[str, Any]]:
+    """The linked identifiers of one profile (``id_type``, ``identifier``), by type then
+    value, from the serving store (one indexed read)."""
+    rows = _open(ws, tenant, zone).values(
+        "SELECT id_type, key FROM keys WHERE profile_id = ? AND status = 'linked' ORDER BY id_type, key",
+        (profile_id,),
+    )
+    return [{"id_type": t, "identifier": k} for t, k in rows]
+
+
 def customer(
     ws: Workspace,
     tenant: str,
