@@ -122,10 +122,14 @@ def child_components(path: str, limit: int) -> dict:
     start = time.perf_counter()
     ws.engine.duckdb.register("bench_edges", edges)
     e = con.table("bench_edges")
-    both = ibis.union(e.select(a="src", b="dst"), e.select(a="dst", b="src"), distinct=False)
-    nodes = both.select(node="a").distinct()
     scratch = Scratch(con)
-    labels, rounds = components(nodes, both, scratch)
+    # as resolve does: identifiers numbered once (rank by name), components on integers
+    names = ibis.union(e.select(name="src"), e.select(name="dst"), distinct=True)
+    ids = scratch.keep(names.mutate(node=ibis.row_number().over(order_by="name").cast("int64")))
+    sa, sb = ids.select(sa="name", a="node"), ids.select(sb="name", b="node")
+    pairs = e.join(sa, e.src == sa.sa).join(sb, ibis._.dst == sb.sb).select("a", "b")
+    both = ibis.union(pairs, pairs.select(a="b", b="a"), distinct=False)
+    labels, rounds = components(ids.select("node"), both, scratch)
     n = labels.select("label").distinct().count().to_pyarrow().as_py()
     seconds = time.perf_counter() - start
     return {"seconds": round(seconds, 2), "peak_gib": round(_peak_gib(), 3), "components": int(n),

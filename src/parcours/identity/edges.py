@@ -53,9 +53,15 @@ _NULLISH = ("", "null", "true", "false")
 
 
 def json_value(column: ir.StringValue, key: str) -> ir.StringValue:
-    """A top-level-or-nested JSON string/number value by key, with a regex both engines run."""
-    pattern = r'"' + re.escape(key) + r'"\s*:\s*"?([^",}]*)'
-    return strip(column.re_extract(pattern, 1))
+    """A top-level-or-nested JSON string/number value by key, with a regex both engines run.
+
+    The value is captured without its surrounding whitespace (the same as :func:`strip`
+    on the raw capture, in one regex), and only in texts holding the quoted key: a regex
+    search costs far more than a substring test, and most texts lack most keys.
+    """
+    quoted = '"' + key + '"'
+    pattern = re.escape(quoted) + r'\s*:\s*"?\s*([^",}]*?)\s*(?:[",}]|$)'
+    return ibis.ifelse(column.contains(quoted), column.re_extract(pattern, 1), ibis.null("string"))
 
 
 def strip(value: ir.StringValue) -> ir.StringValue:

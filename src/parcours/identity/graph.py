@@ -133,6 +133,7 @@ def components(
         if progress is not None:
             progress("identity: label propagation", round_, round_ + (1 if changed else 0))
         if changed == 0:
+            scratch.drop(edges)
             return labels, round_
         nb = edges.join(moved, edges.b == moved.c_node)
         best = nb.group_by("a").agg(m=nb.c_label.min())

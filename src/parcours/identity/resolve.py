@@ -129,6 +129,7 @@ def resolve(
         shared = scratch.keep(E.shared_nodes(pair_t, node_t, rules))
         report("identity: edges", 2, 4)
         edge_t = scratch.keep(E.edges(pair_t, shared))
+        scratch.drop(pair_t)  # scratch lives in DuckDB's memory budget: drop what is done
         both = scratch.keep(E.linked_pairs(edge_t))
         report("identity: edges", 3, 4)
         linking = node_t.anti_join(shared, node_t.nid == shared.node).select(node="nid")
@@ -162,19 +163,24 @@ def resolve(
         )
         labels = scratch.keep(labels)
         split = scratch.keep(split)
+        scratch.drop(both)
         assignment, merges = assign_ids(labels, prev_map, prev_profiles, run_at)
         assignment = scratch.keep(assignment)
         node_profile = scratch.keep(
             labels.join(assignment, labels.label == assignment.label).select("node", "profile_id")
         )
-        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split, node_t)
+        report("identity: outputs", 0, 3)
+        n_split = _count(split.select("component").distinct())
+        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split if n_split else None, node_t)
         edges_arrow = edge_out.to_pyarrow()
+        report("identity: outputs", 1, 3)
         map_arrow = _identity_map(node_t, shared, node_profile, edge_t).to_pyarrow()
+        report("identity: outputs", 2, 3)
         merges_list = [
             (r["profile_id"], r["merged_into"]) for r in merges.to_pyarrow().to_pylist()
         ]
         created = assignment.select("profile_id", "created_at").to_pyarrow()
-        n_split = _count(split.select("component").distinct())
+        report("identity: outputs", 3, 3)
     finally:
         scratch.release()
 
@@ -185,6 +191,7 @@ def resolve(
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
     timings["maps"] = time.perf_counter() - started - sum(timings.values())
+    report("identity: maps", 1, 1)
     from parcours.identity.profiles import build_profiles
 
     n_profiles = build_profiles(ws, tenant, created, merges_list, run_at, progress=progress)
@@ -230,10 +237,18 @@ def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
 
 
 def _edges_with_cap_cuts(
-    edge_t: ir.Table, node_profile: ir.Table, split: ir.Table, node_t: ir.Table
+    edge_t: ir.Table, node_profile: ir.Table, split: ir.Table | None, node_t: ir.Table
 ) -> ir.Table:
     """Edges by identifier name, with ``cut_by = max_per_profile:<type>`` where a split
-    separated the ends."""
+    separated the ends (``split`` None: nothing was split, so every uncut edge joins two
+    identifiers of one profile)."""
+    if split is None:
+        na = node_t.select(na="nid", src="node")
+        nb = node_t.select(nb="nid", dst="node")
+        e = edge_t.join(na, edge_t.a == na.na).join(nb, ibis._.b == nb.nb)
+        return e.select(
+            "src", "dst", "kind", "source", "occurrences", "first_seen", "last_seen", "cut_by"
+        )
     a = node_profile.select(pa_node="node", pa_id="profile_id")
     b = node_profile.select(pb_node="node", pb_id="profile_id")
     s = split.select(s_node="node", cut_type="cut_type")
