@@ -270,9 +270,13 @@ def _mine_local(
     ``chunk`` rows.
     """
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     w = w.combine_chunks()
+    for i, field in enumerate(w.schema):  # a dictionary column's codes may name absent values
+        if pa.types.is_dictionary(field.type):
+            w = w.set_column(i, field.name, w.column(i).cast(field.type.value_type))
     pid = pc.dictionary_encode(w.column("profile_id")).combine_chunks()
     n_win = len(pid.dictionary)
     win_all = pid.indices.to_numpy(zero_copy_only=False).astype(np.int64)
