@@ -155,3 +155,27 @@ def test_a_store_of_another_version_is_rebuilt_on_first_use(served):
     assert not serving.current(serving.store(ws, "energie", "raw"))
     view = ws.customer("energie", "C001")
     assert len(view.timeline) == 34 and serving.current(serving.store(ws, "energie", "raw"))
+
+
+def test_the_store_built_off_the_engine_equals_the_one_built_on_it(served, monkeypatch):
+    """On an engine other than DuckDB (Spark), the rows are shaped by a local DuckDB over
+    the Arrow results: the same store, table for table."""
+    import sqlite3
+
+    ws, _, _ = served
+    import parcours.identity.serving as serving
+
+    def dump() -> dict[str, list[tuple]]:
+        con = sqlite3.connect(serving.store(ws, "energie", "analytics").path)
+        try:
+            return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                    for t in ("keys", "profiles", "timeline", "verbatims", "meta")}
+        finally:
+            con.close()
+
+    serving.refresh(ws, "energie", "analytics")
+    native = dump()
+    monkeypatch.setattr(ws.engine, "kind", "not-duckdb")
+    serving.refresh(ws, "energie", "analytics")
+    assert dump() == native
+    assert len(native["timeline"]) >= 3 and len(native["profiles"]) >= 2
