@@ -245,6 +245,18 @@ def test_both_miners_match_the_reference(where, seed, min_support, max_length):
     assert (supports, candidates) == other[:2]
 
 
+def test_events_without_time_on_both_miners():
+    """An event without a time is in no window; a profile with only such events is an
+    empty control window, on both miners (as the engine miner always counted it)."""
+    rows = [("p1", day(1), "a"), ("p1", day(2), "T"), ("p2", None, "a"),
+            ("p3", day(1), "a"), ("p3", day(2), "b"), ("p3", None, "c")]
+    t = ibis.memtable(log(rows))
+    for where in ("local", "engine"):
+        got = mine(t, target="T", window=dt.timedelta(days=3), max_length=3, min_support=1,
+                   step_by="event", where=where)
+        assert got == ({("a",): [1, 1]}, {1: 1, 2: 1}, 1, 2), where
+
+
 def test_local_miner_in_small_chunks():
     """Cutting every expansion into chunks of 7 rows changes nothing."""
     rows = random_log(8, profiles=150)

@@ -244,7 +244,8 @@ def _window_events(t: ir.Table, target: str, step_by: str, window: dt.timedelta)
         last_event=t.ts.max().over(by_profile),
     )
     anchor = e.first_target.coalesce(e.last_event)
-    e = e.filter((e.ts >= anchor - _interval(window)) & (e.ts <= anchor))
+    # (a profile whose events all lack a time has no anchor: an empty control window)
+    e = e.filter(((e.ts >= anchor - _interval(window)) & (e.ts <= anchor)) | anchor.isnull())
     in_window = (e.ts < anchor) & ~e.is_target
     return e.select(
         "profile_id",
