@@ -109,3 +109,21 @@ def test_built_once_per_version_and_rebuilt_after_a_commit(tmp_path):
         "SELECT table_name FROM duckdb_tables()").fetchall()}
     assert newer.get_name() in names and first.get_name() not in names  # the old one dropped
     ws.close()
+
+
+def test_threads_asking_at_once_share_one_build(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws = parcours.init(tmp_path / "w")
+    ws.create_tenant("energie")
+    ws.write("energie", "events", _events(["home", "offer", "buy"], 0))
+    # each thread reads through its own cursor, as the web server's threads do
+    with ThreadPoolExecutor(4) as pool:
+        names = set(pool.map(
+            lambda _: stored_events(ws, "energie", "analytics", _source(ws)).get_name(), range(8)))
+    assert len(names) == 1
+    stores = [r[0] for r in ws.engine.duckdb.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'parcours_journeys%'"
+    ).fetchall()]
+    assert stores == list(names)
+    ws.close()

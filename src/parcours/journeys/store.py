@@ -45,6 +45,7 @@ _MAX_KEY = 2**62
 _built: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[Any, ...]]] = (
     weakref.WeakKeyDictionary())
 _lock = threading.Lock()
+_building: dict[tuple[int, str, str], threading.Lock] = {}
 
 
 def _version(ws: Workspace, tenant: str, zone: str, name: str) -> int:
@@ -71,14 +72,18 @@ def stored_events(ws: Workspace, tenant: str, zone: str, source: ir.Table) -> ir
     engine = ws.engine
     key = (tenant, zone)
     vers = versions(ws, tenant, zone)
-    with _lock:
-        per = _built.setdefault(engine, {})
-        got = per.get(key)
+    with _lock:  # one build at a time per tenant and zone; other tenants go on
+        building = _building.setdefault((id(engine), tenant, zone), threading.Lock())
+    with building:
+        with _lock:
+            per = _built.setdefault(engine, {})
+            got = per.get(key)
         if got is not None and got[0] == vers:
             return engine.con.table(got[1])
         name = f"parcours_journeys__{tenant}__{zone}__e{vers[0]}_m{vers[1]}"
         types = materialize(source, name)
-        per[key] = (vers, name, types)
+        with _lock:
+            per[key] = (vers, name, types)
         if got is not None and got[1] != name:
             _drop(source.get_backend(), got[1], got[2])
         return engine.con.table(name)
