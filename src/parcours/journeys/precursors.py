@@ -327,8 +327,9 @@ def _mine_local(
 
     supports: dict[Seq, list[int]] = {}
     c1 = np.bincount(o_step * 2 + o_ctl, minlength=2 * n_steps).reshape(n_steps, 2)
-    for s in np.flatnonzero(c1.sum(axis=1)):
-        supports[(names[s],)] = [int(c1[s, 0]), int(c1[s, 1])]
+    nz = np.flatnonzero(c1.sum(axis=1))
+    for i, v in zip(nz.tolist(), c1[nz].tolist(), strict=True):
+        supports[(names[i],)] = v
     candidates = {1: n_steps}
     frequent = c1[:, 0] >= min_support
     n_freq = int(frequent.sum())
@@ -338,10 +339,10 @@ def _mine_local(
     # the occ rows of frequent steps, with steps renumbered 0..n_freq-1 (sorted names,
     # as the engine miner); per row, where its window's rows start and how many
     f_code = np.full(n_steps, -1, dtype=np.int64)
-    f_names = sorted(names[s] for s in np.flatnonzero(frequent))
+    f_names = sorted(names[i] for i in np.flatnonzero(frequent).tolist())
     code_of = {name: i for i, name in enumerate(f_names)}
-    for s in np.flatnonzero(frequent):
-        f_code[s] = code_of[names[s]]
+    for i in np.flatnonzero(frequent).tolist():
+        f_code[i] = code_of[names[i]]
     sel = np.flatnonzero(frequent[o_step])
     s_win, s_code = o_win[sel], f_code[o_step[sel]]
     s_first, s_last, s_ctl = o_first[sel], o_last[sel], o_ctl[sel]
@@ -360,15 +361,16 @@ def _mine_local(
         c2 += np.bincount((np.repeat(pre2[rows], owner) + 2 * s_code[b])[held],
                           minlength=2 * pair_size)
     n2 = c2.reshape(pair_size, 2)
-    for k in np.flatnonzero(n2.sum(axis=1)):
-        supports[(f_names[k // n_freq], f_names[k % n_freq])] = [int(n2[k, 0]), int(n2[k, 1])]
+    nz = np.flatnonzero(n2.sum(axis=1))
+    for k, v in zip(nz.tolist(), n2[nz].tolist(), strict=True):
+        supports[(f_names[k // n_freq], f_names[k % n_freq])] = v
     candidates[2] = pair_size
     c3 = _triples({s for s, (p, _) in supports.items() if len(s) == 2 and p >= min_support})
     if max_length < 3 or not c3:
         return supports, candidates, n_pos, n_neg
     candidates[3] = len(c3)
 
-    trip = np.array([[code_of[x] for x in s] for s in c3], dtype=np.int64)
+    trip = np.array([[code_of[a], code_of[b], code_of[c]] for a, b, c in c3], dtype=np.int64)
     trip_key = (trip[:, 0] * n_freq + trip[:, 1]) * n_freq + trip[:, 2]  # sorted, as c3
     ab = np.zeros(pair_size, dtype=bool)
     ab[trip[:, 0] * n_freq + trip[:, 1]] = True
@@ -404,8 +406,9 @@ def _mine_local(
                 hit = trip_key[i] == key
                 c3n += np.bincount(2 * i[hit] + ctl3[hit], minlength=len(c3n))
     n3 = c3n[:-1].reshape(len(c3), 2)
-    for k in np.flatnonzero(n3.sum(axis=1)):
-        supports[c3[k]] = [int(n3[k, 0]), int(n3[k, 1])]
+    nz = np.flatnonzero(n3.sum(axis=1))
+    for k, v in zip(nz.tolist(), n3[nz].tolist(), strict=True):
+        supports[c3[k]] = v
     return supports, candidates, n_pos, n_neg
 
 
