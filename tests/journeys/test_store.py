@@ -10,7 +10,7 @@ import pyarrow as pa
 
 import parcours
 from parcours.journeys.paths import paths
-from parcours.journeys.store import ORDER, stored_events
+from parcours.journeys.store import ORDER, PROFILE, stored_events
 from tests.journeys.logs import SCHEMA, T0, stored
 
 UTC = dt.UTC
@@ -52,6 +52,10 @@ def test_same_rows_enum_names_and_an_order_key():
     by_key = sorted(rows, key=lambda r: r[ORDER])
     assert [_key(r) for r in by_key] == sorted(_key(r) for r in rows)
     assert len({r[ORDER] for r in rows}) == len({_key(r) for r in rows})
+    # one small integer per profile
+    codes = {(r["profile_id"], r[PROFILE]) for r in rows}
+    assert len(codes) == len({r["profile_id"] for r in rows}) == len({c for _, c in codes})
+    assert types[PROFILE] == "INTEGER"
 
 
 def test_no_order_key_when_it_would_not_fit_and_paths_still_right():
@@ -117,7 +121,9 @@ def test_threads_asking_at_once_share_one_build(tmp_path):
     ws = parcours.init(tmp_path / "w")
     ws.create_tenant("energie")
     ws.write("energie", "events", _events(["home", "offer", "buy"], 0))
-    # each thread reads through its own cursor, as the web server's threads do
+    # each thread reads through its own cursor, as the web server's threads do; the
+    # engine exists before they start (ws.engine is made on first use, not thread-safely)
+    assert ws.engine.kind == "duckdb"
     with ThreadPoolExecutor(4) as pool:
         names = set(pool.map(
             lambda _: stored_events(ws, "energie", "analytics", _source(ws)).get_name(), range(8)))

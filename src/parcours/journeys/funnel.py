@@ -71,6 +71,7 @@ from parcours.journeys.base import (
     with_steps,
 )
 from parcours.journeys.errors import JourneysError
+from parcours.journeys.store import PROFILE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -127,8 +128,8 @@ def check_breakdown(t: ir.Table, breakdown: str | None) -> str | None:
                 "breakdown by a property needs a properties column", parameter="breakdown"
             )
         return breakdown
-    if breakdown not in t.columns or breakdown == "profile_id":
-        choices = ", ".join(c for c in t.columns if c != "profile_id")
+    if breakdown not in t.columns or breakdown == "profile_id" or breakdown.startswith("_"):
+        choices = ", ".join(c for c in t.columns if c != "profile_id" and not c.startswith("_"))
         raise JourneysError(
             f"invalid breakdown {breakdown!r}: use property:NAME or one of {choices}",
             parameter="breakdown",
@@ -337,7 +338,8 @@ def chains(
     ev = with_steps(t, step_by)
     ev = ev.filter(ev.step.isin(names), ev.profile_id.notnull(), ev.ts.notnull())
     ev = ev.select(
-        profile_id=ev.profile_id,
+        # the journey store's profile code where there is one: integers to partition on
+        profile_id=ev[PROFILE] if PROFILE in ev.columns else ev.profile_id,
         u=_micros(ev.ts, engine),
         code=ev.step.cases(*[(n, i) for i, n in enumerate(names)]).cast("int16"),
         **({} if breakdown is None else {"v": ibis.ifelse(

@@ -34,7 +34,7 @@ from parcours.journeys.base import (
     with_steps,
 )
 from parcours.journeys.errors import JourneysError
-from parcours.journeys.store import ORDER
+from parcours.journeys.store import ORDER, PROFILE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -127,6 +127,8 @@ def paths(
               "collapse_repeats": collapse_repeats, "top": top}
 
     t = check_events(events)
+    if PROFILE in t.columns:  # the journey store's profile code: integers to partition on
+        t = t.mutate(profile_id=t[PROFILE])
     # step names on every event (a page path may be anchored at a track event); the
     # page filter of with_steps becomes a flag so the anchor row stays
     t = with_steps(t, "channel_event" if step_by == "channel_event" else "event")

@@ -14,7 +14,9 @@ per tenant, zone and pair of versions (events table, identity map) as a DuckDB t
   ``(microseconds since the earliest event) * K + r``, ``r`` the rank of the event's
   ``(channel, event, type)`` among the ``K`` present; equal keys mean equal rows for
   every analysis. When that product would not fit in 62 bits the column is left out and
-  the analyses sort on the columns themselves.
+  the analyses sort on the columns themselves;
+* ``_pid`` (:data:`PROFILE`): the profile as a small integer, which the funnel
+  partitions and groups on instead of the ``profile_id`` text.
 
 A new commit to either table gives a new key: the next call builds the new version and
 drops the old one. On Spark (or any other engine) there is no store: the analyses run
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 #: The store's order key column (see module doc).
 ORDER = "_order"
+#: The store's profile code: a small integer per ``profile_id`` (null without one).
+PROFILE = "_pid"
 
 #: Largest order key: the product must stay well inside a signed 64-bit integer.
 _MAX_KEY = 2**62
@@ -103,7 +107,7 @@ def materialize(t: ir.Table, name: str) -> list[str]:
     if backend.name != "duckdb":
         raise ValueError("the journey store is DuckDB's; other engines read the plain table")
     q = _quote
-    cols = [c for c in t.columns if c != ORDER]
+    cols = [c for c in t.columns if c not in (ORDER, PROFILE)]
     src = backend.compile(t.select(cols))
     named = [c for c in ("channel", "event", "type") if c in cols]
     with_ts = "ts" in cols
@@ -123,6 +127,13 @@ def materialize(t: ir.Table, name: str) -> list[str]:
             backend.raw_sql(f"CREATE TYPE {q(typ)} AS ENUM ({', '.join(map(_literal, values))})")
             types.append(typ)
             select[c] = f"CAST(s.{q(c)} AS {q(typ)}) AS {q(c)}"
+        if "profile_id" in cols:
+            # profiles as small integers: the analyses partition and join on them
+            select[PROFILE] = f"s.{q(PROFILE)}"
+            src = (f"SELECT s.*, p.{q(PROFILE)} FROM ({src}) AS s LEFT JOIN "
+                   f"(SELECT profile_id, CAST(row_number() OVER () AS INTEGER) AS {q(PROFILE)} "
+                   f"FROM (SELECT DISTINCT profile_id FROM ({src}) WHERE profile_id IS NOT NULL)"
+                   f") AS p ON s.profile_id = p.profile_id")
         body = f"SELECT {', '.join(select.values())} FROM ({src}) AS s"
         lows = [r[n] for r in seen if with_ts and r[n] is not None]
         if n == 3 and lows:
