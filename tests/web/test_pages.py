@@ -115,3 +115,25 @@ def test_pages_carry_a_content_security_policy(hub):
     assert "onchange=" not in r.text and "onclick=" not in r.text  # no inline script
     assert r.headers["x-frame-options"] == "DENY"
     assert "content-security-policy" in client.get("/login").headers
+
+
+def test_health_says_when_the_start_up_warm_up_is_done(small_world):
+    import threading
+    import time
+
+    from parcours.web.pages import warmup
+
+    cache.clear()
+    gate = threading.Event()
+    warmup.WARMERS.append(lambda ws, tenant: gate.wait(30))  # a warm-up that waits for us
+    try:
+        with TestClient(create_app(small_world)) as client:
+            body = client.get("/health").json()
+            assert body["status"] == "ok" and body["warm"] is False
+            gate.set()
+            deadline = time.monotonic() + 30
+            while not client.get("/health").json()["warm"]:
+                assert time.monotonic() < deadline, "the warm-up never finished"
+                time.sleep(0.05)
+    finally:
+        warmup.WARMERS.pop()

@@ -40,7 +40,15 @@ def install(app: FastAPI) -> None:
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         ws = a.state.workspace
-        worker = threading.Thread(target=warm, args=(ws,), name="parcours-warmup", daemon=True)
+        done = a.state.warmed = threading.Event()  # /health reports it (readiness)
+
+        def run() -> None:
+            try:
+                warm(ws)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=run, name="parcours-warmup", daemon=True)
         worker.start()
         try:
             async with inner(a) as state:
