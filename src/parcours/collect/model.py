@@ -37,12 +37,9 @@ _Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
 _IntId = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
-class Event(msgspec.Struct, forbid_unknown_fields=False):
-    """One Segment call. Unknown fields (integrations, sentAt, _metadata…) are ignored.
-    Length and range limits are msgspec constraints (checked while decoding)."""
+class _Common(msgspec.Struct, forbid_unknown_fields=False, kw_only=True):
+    """The fields both decoders (``Event`` and the collector's ``_Strict``) read alike."""
 
-    type: str | None = None
-    messageId: _Id | None = None
     userId: _Id | _IntId | None = None
     anonymousId: _Id | _IntId | None = None
     timestamp: dt.datetime | None = None
@@ -50,11 +47,19 @@ class Event(msgspec.Struct, forbid_unknown_fields=False):
     name: _Id | None = None
     groupId: _Id | _IntId | None = None
     previousId: _Id | _IntId | None = None
+    writeKey: str | None = None
+
+
+class Event(_Common, kw_only=True):
+    """One Segment call. Unknown fields (integrations, sentAt, _metadata…) are ignored.
+    Length and range limits are msgspec constraints (checked while decoding)."""
+
+    type: str | None = None
+    messageId: _Id | None = None
     # kept verbatim (msgspec.Raw); empty when absent (Raw cannot be Optional)
     properties: msgspec.Raw = msgspec.Raw(b"")
     traits: msgspec.Raw = msgspec.Raw(b"")
     context: msgspec.Raw = msgspec.Raw(b"")
-    writeKey: str | None = None
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=False):
@@ -87,19 +92,11 @@ class _Obj(msgspec.Struct, forbid_unknown_fields=False):
     """Any JSON object (its content is skipped)."""
 
 
-class _Strict(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, kw_only=True):
+class _Strict(_Common, tag_field="type", kw_only=True):
     messageId: _NonEmpty
-    userId: _Id | _IntId | None = None
-    anonymousId: _Id | _IntId | None = None
-    timestamp: dt.datetime | None = None
-    event: _Id | None = None
-    name: _Id | None = None
-    groupId: _Id | _IntId | None = None
-    previousId: _Id | _IntId | None = None
     properties: _Obj | None = None
     traits: _Obj | None = None
     context: _Obj | None = None
-    writeKey: str | None = None
 
 
 class _Track(_Strict, tag="track"):
