@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -41,9 +41,13 @@ def pseudonymize_array(secret: TenantSecret, array: pa.ChunkedArray | pa.Array) 
     """Pseudonymize a string column; hashes each distinct value once."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    return _map_distinct(array, lambda v: pseudonym(secret, v))
+
+
+def _map_distinct(array: pa.Array, fn: Callable[[str], str]) -> pa.Array:
+    """``fn`` of each value of a string column, called once per distinct value."""
     encoded = pc.dictionary_encode(array)
-    uniques = encoded.dictionary.to_pylist()
-    mapped = pa.array([pseudonym(secret, v) for v in uniques], type=pa.string())
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
     return pc.take(mapped, encoded.indices)
 
 
@@ -148,9 +152,7 @@ def _rewrite_simple(
             raise RuntimeError(f"JSON identifier rewrite lost the value of {quoted}")
         p, v = pc.struct_field(head, "p"), pc.struct_field(head, "v")
         rest = pc.replace_substring_regex(after, r'^\s*:\s*"[^"]*', "", max_replacements=1)
-        distinct = pc.unique(v)
-        mapped = pa.array([pseudonyms[x] if x else "" for x in distinct.to_pylist()], pa.string())
-        new_v = pc.take(mapped, pc.index_in(v, distinct))
+        new_v = _map_distinct(v, lambda x: pseudonyms[x] if x else "")  # "" stays ""
         joined = pc.binary_join_element_wise(before, quoted, p, new_v, rest, "")
         out = pc.replace_with_mask(out, rows, joined)
     return out, pc.and_(hits, pc.invert(simple))
