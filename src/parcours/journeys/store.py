@@ -26,7 +26,6 @@ on the plain Ibis expression, which is what the parity tests compare against.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import uuid
 import weakref
@@ -52,19 +51,10 @@ _lock = threading.Lock()
 _building: dict[tuple[int, str, str], threading.Lock] = {}
 
 
-def _version(ws: Workspace, tenant: str, zone: str, name: str) -> int:
-    """A table's latest Delta version from its log's file names (cheap); -1 if absent."""
-    log = ws.lake.path(tenant, zone, name) / "_delta_log"
-    try:
-        found = [int(n[:-5]) for n in os.listdir(log) if n.endswith(".json") and n[:-5].isdigit()]
-    except FileNotFoundError:
-        return -1
-    return max(found) if found else ws.lake.version(tenant, zone, name)
-
-
 def versions(ws: Workspace, tenant: str, zone: str) -> tuple[int, int]:
     """The (events, identity map) versions a tenant's journey events depend on."""
-    return (_version(ws, tenant, zone, "events"), _version(ws, tenant, zone, "identity_map"))
+    return (ws.lake.head_version(tenant, zone, "events"),
+            ws.lake.head_version(tenant, zone, "identity_map"))
 
 
 def stored_events(ws: Workspace, tenant: str, zone: str, source: ir.Table) -> ir.Table:

@@ -8,6 +8,7 @@ a compaction replaced but vacuum has not yet removed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -217,6 +218,17 @@ class Lake:
         if not self.exists(tenant, zone, table):
             return -1
         return self.delta(tenant, zone, table).version()
+
+    def head_version(self, tenant: str, zone: str, table: str) -> int:
+        """The table's latest version read from its log folder's file names, without
+        opening the table (caches check many tables per request); -1 if absent."""
+        log = self.path(tenant, zone, table) / "_delta_log"
+        try:
+            names = [e.name for e in os.scandir(log)]
+        except FileNotFoundError:
+            return -1
+        found = [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
+        return max(found) if found else self.version(tenant, zone, table)
 
     def read(self, tenant: str, zone: str, table: str, columns: list[str] | None = None) -> pa.Table:
         """The table's current snapshot as Arrow (small tables, tests, exports)."""

@@ -7,7 +7,6 @@ unchanged lake answers from memory.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -23,21 +22,10 @@ _store: OrderedDict[Hashable, Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-def table_version(ws: Workspace, tenant: str, zone: str, name: str) -> int:
-    """A table's latest Delta version from its log folder's file names (no table open:
-    a page checks a dozen tables per request); -1 for a table not written yet."""
-    log = ws.lake.path(tenant, zone, name) / "_delta_log"
-    try:
-        names = [e.name for e in os.scandir(log)]
-    except FileNotFoundError:
-        return -1
-    found = [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
-    return max(found) if found else ws.lake.version(tenant, zone, name)
-
-
 def versions(ws: Workspace, tenant: str, tables: Iterable[tuple[str, str]]) -> tuple[int, ...]:
-    """Delta versions of ``(zone, table)`` pairs; -1 for a table not written yet."""
-    return tuple(table_version(ws, tenant, zone, name) for zone, name in tables)
+    """Delta versions of ``(zone, table)`` pairs (a page checks a dozen tables per
+    request: read from the log's file names); -1 for a table not written yet."""
+    return tuple(ws.lake.head_version(tenant, zone, name) for zone, name in tables)
 
 
 def cached(
