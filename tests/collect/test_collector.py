@@ -90,6 +90,34 @@ def test_limits_gzip_and_methods(harness):
     assert ids == ["gz1", "gz2", "ok1"]
 
 
+def test_analytics_js_short_paths(harness):
+    """analytics.js posts each call to ``/v1/<first letter of its type>`` with the key in
+    the body and ``Content-Type: text/plain`` (no CORS preflight), and its batching mode
+    to ``/v1/b``; ``/v1/import`` is the HTTP API's older name of ``/v1/batch``."""
+    key = harness.keys.create("energie")
+    plain = {"content-type": "text/plain"}
+    calls = {"t": ev("t1"), "p": ev("p1", type="page", name="Home"), "i": ev("i1", type="identify"),
+             "s": ev("s1", type="screen"), "g": ev("g1", type="group", groupId="acme"),
+             "a": ev("a1", type="alias", previousId="anon-1")}
+    for path, call in calls.items():
+        r = harness.post(f"/v1/{path}", content=json.dumps({**call, "writeKey": key}), headers=plain)
+        assert (path, r.status_code) == (path, 200)
+    r = harness.post("/v1/b", content=json.dumps({"writeKey": key, "batch": [ev("b1"), ev("b2")],
+                                                  "sentAt": "2026-02-03T04:05:07Z"}), headers=plain)
+    assert r.status_code == 200
+    assert harness.post("/v1/import", auth=(key, ""), json={"batch": [ev("m1")]}).status_code == 200
+    # a short path names the type as the long one does
+    r = harness.post("/v1/t", content=json.dumps({**ev("x1", type="page"), "writeKey": key}), headers=plain)
+    assert r.status_code == 400 and "sent to /v1/track" in r.json()["error"]["rejected"][0]["reason"]
+    assert harness.post("/v1/x", auth=(key, ""), json=ev("x2")).status_code == 404
+    harness.seal()
+    load_spool(harness.ws)
+    rows = harness.ws.lake.read("energie", "raw", "events").to_pylist()
+    got = {r["message_id"]: r["type"] for r in rows}
+    assert got == {"t1": "track", "p1": "page", "i1": "identify", "s1": "screen", "g1": "group",
+                   "a1": "alias", "b1": "track", "b2": "track", "m1": "track"}
+
+
 def test_write_key_never_writes_into_another_tenant(harness):
     k_e = harness.keys.create("energie")
     k_f = harness.keys.create("fidelite", channel="store")

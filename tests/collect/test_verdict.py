@@ -44,8 +44,8 @@ def valid_event(i: int, kind: str) -> dict:
     return e
 
 
-def same_verdict(body: bytes, limit: int = 32 * 1024) -> None:
-    d, v = decode(body, "batch", limit), validate(body, "batch", limit)
+def same_verdict(body: bytes, limit: int = 32 * 1024, endpoint: str = "batch") -> None:
+    d, v = decode(body, endpoint, limit), validate(body, endpoint, limit)
     assert (v.write_key, v.accepted, v.fatal) == (d.write_key, len(d.events), d.fatal)
     assert [r.to_dict() for r in v.rejections] == [r.to_dict() for r in d.rejections]
 
@@ -96,3 +96,46 @@ def test_odd_bodies_get_the_verdict_of_decode() -> None:
     assert validate(body, "batch", 1500).accepted == 30
     same_verdict(body, limit=4000)
     assert validate(body, "batch", 4000).accepted == 31
+
+
+ENDPOINTS = ["track", "identify", "page", "screen", "group", "alias"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_event(), st.booleans(), st.sampled_from(ENDPOINTS), st.sampled_from([None, "wk", 5]))
+def test_any_single_call_gets_the_verdict_of_decode(event: dict, typed: bool, endpoint: str,
+                                                    key: object) -> None:
+    """``/v1/track`` and the others: the body's ``type`` may be absent (the endpoint
+    says it), equal to the endpoint, or another type (rejected)."""
+    if not typed:
+        del event["type"]
+    if key is not None:
+        event["writeKey"] = key
+    same_verdict(json.dumps(event).encode(), endpoint=endpoint)
+
+
+def test_valid_and_odd_single_calls() -> None:
+    for kind in ENDPOINTS:
+        e = valid_event(1, kind)
+        assert validate(json.dumps(e).encode(), kind).accepted == 1
+        del e["type"]
+        assert validate(json.dumps(e).encode(), kind).accepted == 1
+        other = "page" if kind != "page" else "track"
+        v = validate(json.dumps({**e, "type": other}).encode(), kind)
+        assert v.accepted == 0 and v.rejections[0].reason == f"type {other!r} sent to /v1/{kind}"
+    good = json.dumps(valid_event(1, "track"))
+    bodies = [
+        good.encode(), b"", b"[]", b"3", b'{"batch": []}',
+        b'{"type": "page", "messageId": "m", "userId": "u", "event": "E", "type": "track"}',
+        b'{"messageId": "m\xff", "userId": "u", "event": "E"}',
+        b'{"messageId": "m", "userId": "u", "event": "E", "properties": {"a": "\xff"}}',  # skipped by msgspec
+        b'{"messageId": "m", "userId": "u", "event": "E", "timestamp": "2026-02-30T00:00:00Z"}',
+        b'{"messageId": "m", "userId": "u", "event": "E", "timestamp": "2101-01-01T00:00:00Z"}',
+        b'{"messageId": "m", "anonymousId": "", "userId": null, "event": "E"}',
+    ]
+    for body in bodies:
+        for endpoint in ENDPOINTS:
+            same_verdict(body, endpoint=endpoint)
+    big = json.dumps({**valid_event(1, "track"), "properties": {"s": "x" * 2000}}).encode()
+    same_verdict(big, limit=1500, endpoint="track")
+    assert validate(big, "track", 1500).accepted == 0

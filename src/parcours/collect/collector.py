@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import msgspec
 
 from parcours.collect.keys import WriteKeyStore
-from parcours.collect.model import ENDPOINTS, validate
+from parcours.collect.model import ENDPOINTS, EVENT_TYPES, validate
 from parcours.collect.spool import Meta, encode_record
 
 Scope = dict[str, Any]
@@ -50,6 +50,11 @@ _PREFLIGHT = [
     (b"access-control-max-age", b"86400"),
 ]
 _OK = b'{"success":true}'
+#: ``/v1/<path>`` -> endpoint: the full names, and the short ones analytics.js posts to
+#: (``/v1/t``, ``/v1/p`` … the type's first letter; ``/v1/b`` for its batching mode) plus
+#: ``/v1/import``, the HTTP API's older name of ``/v1/batch``.
+PATHS = {**{e: e for e in ENDPOINTS}, **{t[0]: t for t in EVENT_TYPES}, "b": "batch", "import": "batch"}
+_AUTH_CACHE = 4096
 
 
 class Sink(Protocol):
@@ -79,6 +84,19 @@ class Collector:
         self.sink = sink
         self.max_event_bytes = max_event_bytes
         self.max_batch_bytes = max_batch_bytes
+        self._users: dict[bytes, str | None] = {}  # Authorization header -> its user name
+
+    def _basic_user(self, value: bytes) -> str | None:
+        """The Basic auth user name of a header; a client sends the same header on every
+        request, so each distinct header is parsed once (at most ``_AUTH_CACHE`` kept)."""
+        try:
+            return self._users[value]
+        except KeyError:
+            pass
+        if len(self._users) >= _AUTH_CACHE:
+            self._users.clear()
+        user = self._users[value] = _basic_user(value)
+        return user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -106,8 +124,8 @@ class Collector:
                 return
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        endpoint = scope["path"][4:].strip("/")
-        if endpoint not in ENDPOINTS:
+        endpoint = PATHS.get(scope["path"][4:].strip("/"))
+        if endpoint is None:
             return 404, _error("NotFound", f"unknown endpoint {scope['path'][:80]}"), _CORS
         method = scope["method"]
         if method == "OPTIONS":
@@ -119,7 +137,7 @@ class Collector:
         gzipped = False
         for name, value in scope["headers"]:
             if name == b"authorization":
-                header_key = _basic_user(value)
+                header_key = self._basic_user(value)
                 if header_key is None:
                     return 401, _error("Unauthorized", "Authorization must be Basic <writeKey>:"), _CORS
             elif name == b"content-encoding":

@@ -55,9 +55,11 @@ class WriteKeyStore:
 
     def __init__(self, state_dir: str | Path) -> None:
         self.path = Path(state_dir) / FILE
+        self._file = str(self.path)
         self._lock = threading.Lock()
         self._mtime: int = -1
         self._by_hash: dict[str, WriteKey] = {}
+        self._digests: dict[str, str] = {}
 
     def _read(self) -> list[WriteKey]:
         if not self.path.exists():
@@ -77,7 +79,7 @@ class WriteKeyStore:
 
     def _refresh(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime_ns
+            mtime = os.stat(self._file).st_mtime_ns  # os.stat: a pathlib call costs more than the syscall
         except FileNotFoundError:
             mtime = 0
         if mtime != self._mtime:
@@ -88,7 +90,12 @@ class WriteKeyStore:
     def lookup(self, key: str) -> WriteKey | None:
         """The active write key matching ``key``, or None."""
         self._refresh()
-        found = self._by_hash.get(key_hash(key))
+        digest = self._digests.get(key)
+        if digest is None:  # a client sends the same key every time: hash it once
+            if len(self._digests) >= 4096:
+                self._digests.clear()
+            digest = self._digests[key] = key_hash(key)
+        found = self._by_hash.get(digest)
         return found if found is not None and found.active else None
 
     def list(self, tenant: str | None = None) -> builtins.list[WriteKey]:

@@ -130,6 +130,12 @@ class _StrictBatch(msgspec.Struct, forbid_unknown_fields=False):
 
 
 _strict_batch_dec = msgspec.json.Decoder(_StrictBatch)
+# a single call (``/v1/track`` …): the type's own struct; its tag may be absent (the
+# endpoint says it) and is checked when present
+_strict_single_dec = {
+    cls.__struct_config__.tag: msgspec.json.Decoder(cls)
+    for cls in (_Track, _Identify, _Page, _Screen, _Group, _Alias)
+}
 
 
 _batch_dec = msgspec.json.Decoder(_Batch)
@@ -331,16 +337,27 @@ def validate(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024) -> Ve
         except (ValueError, msgspec.DecodeError):  # ValidationError is a DecodeError
             pass
         else:
-            for ev in strict.batch:
-                uid, aid, ts = ev.userId, ev.anonymousId, ev.timestamp
-                if (uid is None or uid == "") and (aid is None or aid == ""):
-                    break
-                if ts is not None and (ts.tzinfo is None or not _MIN_TS <= ts < _MAX_TS):
-                    break
-            else:
+            if all(map(_fine, strict.batch)):
                 return Verdict(strict.writeKey, len(strict.batch))
+    elif len(body) <= max_event_bytes and (dec := _strict_single_dec.get(endpoint)) is not None:
+        try:
+            single = dec.decode(body)
+            body.decode("utf-8")
+        except (ValueError, msgspec.DecodeError):
+            pass
+        else:
+            if _fine(single):
+                return Verdict(single.writeKey, 1)
     d = decode(body, endpoint, max_event_bytes)
     return Verdict(d.write_key, len(d.events), d.rejections, d.fatal)
+
+
+def _fine(ev: _Strict) -> bool:
+    """The rules msgspec types cannot state: an id of either kind, a timestamp in range."""
+    uid, aid, ts = ev.userId, ev.anonymousId, ev.timestamp
+    if (uid is None or uid == "") and (aid is None or aid == ""):
+        return False
+    return ts is None or (ts.tzinfo is not None and _MIN_TS <= ts < _MAX_TS)
 
 
 def _write_key_of(body: bytes) -> str | None:
