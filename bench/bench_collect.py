@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import msgspec  # noqa: E402
 from _common import PeakMemory, save  # noqa: E402
 from fastapi import Request  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
@@ -98,6 +99,89 @@ def reference_app() -> Any:
         body = await request.body()
         await writer.write(encode_record(Meta("bench", None, "track", time.time_ns() // 1000), body))
         return {"success": True}
+
+    return app
+
+
+# -- the ceiling: a minimal durable endpoint (issue 3's calibration) ----------------------
+
+
+class _MinimalEvent(msgspec.Struct):
+    messageId: str
+    type: str | None = None
+
+
+class _MinimalBatch(msgspec.Struct):
+    batch: list[_MinimalEvent]
+
+
+def minimal_app() -> Any:
+    """uvicorn factory: the least a durable endpoint does, as the ceiling to compare with.
+
+    A plain ASGI function: each body checked by msgspec (a messageId per event), the raw
+    body appended to the worker's own file and answered only after an fdatasync that a
+    background thread repeats as soon as the previous one ends (group commit, no timer);
+    the parsed objects are freed before the wait. No write keys, no limits, no gzip, no
+    rejection reasons, no record framing, no segment rotation.
+    """
+    import asyncio
+    import threading
+
+    folder = Path(os.environ["BENCH_SPOOL"])
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"minimal-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    cond = threading.Condition()
+    pending: list[bytes] = []
+    waiters: list[tuple[Any, Any]] = []
+    decoders = {b"/v1/batch": msgspec.json.Decoder(_MinimalBatch), b"/v1/track": msgspec.json.Decoder(_MinimalEvent)}
+
+    def commit() -> None:
+        nonlocal pending, waiters
+        while True:
+            with cond:
+                while not pending:
+                    cond.wait()
+                data, woken = b"".join(pending), waiters
+                pending, waiters = [], []
+            os.write(fd, data)
+            os.fdatasync(fd)
+            loops: dict[Any, list[Any]] = {}
+            for loop, fut in woken:
+                loops.setdefault(loop, []).append(fut)
+            for loop, futs in loops.items():
+                loop.call_soon_threadsafe(lambda fs=futs: [f.set_result(None) for f in fs if not f.done()])
+
+    threading.Thread(target=commit, daemon=True).start()
+    ok = [(b"content-type", b"application/json")]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            decoders[scope["path"].encode()].decode(body)
+        except (KeyError, msgspec.DecodeError):
+            await send({"type": "http.response.start", "status": 400, "headers": ok})
+            await send({"type": "http.response.body", "body": b'{"success":false}'})
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with cond:
+            pending.append(body)
+            waiters.append((loop, fut))
+            cond.notify()
+        del body
+        await fut
+        await send({"type": "http.response.start", "status": 200, "headers": ok})
+        await send({"type": "http.response.body", "body": b'{"success":true}'})
 
     return app
 
@@ -314,12 +398,22 @@ def main() -> None:
                        "--log-level", "warning", "--no-access-log"]
             result["fastapi_pydantic"] = http_runs("fastapi+pydantic", ref_cmd, ref_env, port, auth,
                                                    args.duration, work, args.connections)
+            port = free_port()
+            min_cmd = [a.replace("reference_app", "minimal_app") for a in ref_cmd]
+            min_cmd[min_cmd.index("--port") + 1] = str(port)
+            min_env = {**env, "BENCH_SPOOL": str(work / "minimal-spool")}
+            result["minimal_endpoint"] = http_runs("minimal durable endpoint (the ceiling)", min_cmd, min_env,
+                                                   port, auth, args.duration, work, args.connections)
             result["plain_file"] = [fsync_file(work, min(args.duration, 5), g) for g in (1, 64)]
             print("plain fsynced file:", result["plain_file"], flush=True)
             p, f = result["parcours"], result["fastapi_pydantic"]
             result["ratios"] = {
                 "batch_events_vs_fastapi": round(p["batch_100"]["events_per_s"] / max(f["batch_100"]["events_per_s"], 1), 2),
                 "single_req_vs_fastapi": round(p["single"]["requests_per_s"] / max(f["single"]["requests_per_s"], 1), 2),
+                "batch_events_vs_minimal": round(p["batch_100"]["events_per_s"]
+                                                 / max(result["minimal_endpoint"]["batch_100"]["events_per_s"], 1), 2),
+                "single_req_vs_minimal": round(p["single"]["requests_per_s"]
+                                               / max(result["minimal_endpoint"]["single"]["requests_per_s"], 1), 2),
                 "batch_events_vs_plain_file_group64": round(
                     p["batch_100"]["events_per_s"] / result["plain_file"][1]["events_per_s"], 3),
             }
