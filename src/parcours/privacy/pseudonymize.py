@@ -33,6 +33,30 @@ def pseudonym(secret: TenantSecret, value: str) -> str:
     return PREFIX + digest[:32]
 
 
+def _pseudonymizer(secret: TenantSecret) -> Callable[[str], str]:
+    """:func:`pseudonym` for many values: the key's inner and outer SHA-256 states are
+    computed once (RFC 2104) and copied per value, about twice as fast as ``hmac.new``
+    per value, with the same digest."""
+    key = secret.reveal()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def one(value: str) -> str:
+        i = inner.copy()
+        i.update(value.encode("utf-8"))
+        o = outer.copy()
+        o.update(i.digest())
+        return PREFIX + o.hexdigest()[:32]
+
+    return one
+
+
+_BLOCK = hashlib.sha256().block_size
+
+
 def is_pseudonym(value: str) -> bool:
     return bool(_PSEUDO.match(value))
 
@@ -41,7 +65,7 @@ def pseudonymize_array(secret: TenantSecret, array: pa.ChunkedArray | pa.Array) 
     """Pseudonymize a string column; hashes each distinct value once."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    return _map_distinct(array, lambda v: pseudonym(secret, v))
+    return _map_distinct(array, _pseudonymizer(secret))
 
 
 def _map_distinct(array: pa.Array, fn: Callable[[str], str]) -> pa.Array:
@@ -57,9 +81,10 @@ class _Pseudonyms(dict[str, str]):
     def __init__(self, secret: TenantSecret) -> None:
         super().__init__()
         self.secret = secret
+        self._one = _pseudonymizer(secret)
 
     def __missing__(self, value: str) -> str:
-        out = self[value] = pseudonym(self.secret, value)
+        out = self[value] = self._one(value)
         return out
 
 
