@@ -179,3 +179,87 @@ def test_the_store_built_off_the_engine_equals_the_one_built_on_it(served, monke
     serving.refresh(ws, "energie", "analytics")
     assert dump() == native
     assert len(native["timeline"]) >= 3 and len(native["profiles"]) >= 2
+
+
+@pytest.fixture()
+def busy(workspace):
+    """Anne with 61 events on five channels (one named with a space, a slash and an
+    accent, so its JSON has no single spelling), ties on the timestamp, and properties
+    that are JSON, not JSON, or missing."""
+    world.build(workspace)
+    channels = ["web", "app", "email", "call center/é", "web", "app", "web"]
+    more = []
+    for i in range(57):
+        e = world.event(user_id="C001", channel=channels[i % len(channels)], event_name=f"b{i:03d}",
+                        minutes=200 + i // 3)  # three events a minute: ties broken by message id
+        e["properties"] = (None if i % 5 == 0 else "not json" if i % 5 == 1
+                           else json.dumps({"i": i, "nested": {"ok": True}, "text": "déjà vu"}))
+        more.append(e)
+    workspace.write("energie", "events", world.events_table(more))
+    resolve(workspace, "energie")
+    return workspace
+
+
+def test_every_page_of_every_channel_equals_the_lakes_whole_or_cut(busy, monkeypatch):
+    """Each event is stored once; a channel's pages are answered from the all-channels
+    chunks through the chunk index. Whole store (every event kept) and cut store (only the
+    20 newest kept: older pages, and channel pages running past them, come from the
+    lake): every page equals the lake's, field for field, look-ahead included."""
+    import sqlite3
+
+    ws = busy
+    import parcours.identity.serving as serving
+
+    n = ws.customer("energie", "C001").profile["attributes"]["events"]
+    assert n == 61
+    channels = (None, "app", "web", "email", "call center/é", "nope")
+    cases = [(ch, size, page) for ch in channels for size in (3, 7, 50) for page in (1, 2, 9)]
+    for depth in (10_000, 20):
+        monkeypatch.setattr(serving, "CHUNK", 7)
+        monkeypatch.setattr(serving, "TIMELINE_DEPTH", depth)
+        serving.refresh(ws, "energie", "raw")
+        pid = ws.customer("energie", "C001").profile_id
+        con = sqlite3.connect(serving.store(ws, "energie", "raw").path)
+        rows = con.execute("SELECT chunk, size, channels FROM timeline WHERE profile_id = ? ORDER BY chunk",
+                           (pid,)).fetchall()
+        con.close()
+        kept = min(n, depth)
+        assert [r[0] for r in rows] == list(range(-(-kept // 7)))  # each event once, chunks of 7
+        assert sum(r[1] for r in rows) == kept
+        assert sum(sum(json.loads(r[2]).values()) for r in rows) == kept
+        from_store = {c: ws.customer("energie", "C001", channel=c[0], page_size=c[1], page=c[2]) for c in cases}
+        monkeypatch.setattr(serving, "TIMELINE_DEPTH", 0)  # every page from the lake now
+        for c, got in from_store.items():
+            want = ws.customer("energie", "C001", channel=c[0], page_size=c[1], page=c[2])
+            assert got.timeline == want.timeline, (depth, c)
+            assert got.next_page == want.next_page, (depth, c)
+        everything = from_store[(None, 50, 1)].timeline + from_store[(None, 50, 2)].timeline
+        assert len(everything) == 61 and from_store[(None, 50, 2)].next_page is None
+        odd = [e for e in everything if e["channel"] == "call center/é"]
+        assert [e["event"] for e in from_store[("call center/é", 50, 1)].timeline] == [e["event"] for e in odd]
+        assert len(odd) == 8 and from_store[("nope", 10, 1)].timeline == []
+        props = {e["event"]: e["properties"] for e in everything}
+        assert props["b000"] is None and props["b001"] == "not json"
+        assert props["b002"] == {"i": 2, "nested": {"ok": True}, "text": "déjà vu"}
+
+
+def test_the_api_body_is_the_views_json(busy):
+    """The endpoint splices the stored JSON text: its body parses to the view's
+    ``to_dict()``, for every role's zone and with a channel filter."""
+    ws = busy
+    client = TestClient(create_app(ws))
+    store = UserStore(ws)
+    for role, zone in (("advisor", "raw"), ("data_scientist", "analytics")):
+        token = store.create_user(f"{role}-2", {"energie": role}, password=None)
+        for params in ({}, {"channel": "app", "page": 2, "page_size": 5}, {"channel": "call center/é"}):
+            r = _get(client, token, "C001", **params)
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+            view = ws.customer("energie", "C001", zone=zone, channel=params.get("channel"),
+                               page=params.get("page", 1), page_size=params.get("page_size", 50))
+            body = r.json()
+            assert body == view.to_dict()
+            assert list(body) == ["tenant", "zone", "profile_id", "profile", "identifiers", "timeline", "page",
+                                  "page_size", "next_page", "verbatims", "summary", "merged_from", "channel"]
+            assert body["zone"] == zone and body["timeline"]
+            assert {e["channel"] for e in body["timeline"]} == ({params["channel"]} if "channel" in params
+                                                               else {"web", "app", "email", "call center/é"})

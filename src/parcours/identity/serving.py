@@ -2,24 +2,32 @@
 timeline and verbatims per profile. Run after each resolution.
 
 Everything a 360 request needs is precomputed here, so a request is a handful of
-primary-key reads and no engine work:
+primary-key reads, no engine work and no JSON parsing: the stored values are the JSON
+the API returns, spliced into the response as they are.
 
 * ``keys``: every identifier of the identity map, indexed by value and by profile;
-* ``profiles``: one JSON document per profile (dates, counts, traits, attributes and the
-  domain summaries of :mod:`parcours.identity.summaries`), indexed by ``merged_into``
-  too (the profiles merged into a survivor);
-* ``timeline``: each profile's newest :data:`TIMELINE_DEPTH` events, newest first, as
-  JSON arrays of :data:`CHUNK` events (each an array in :data:`EVENT_FIELDS` order) — one list over all channels (``channel = ''``)
-  and one per channel — indexed by ``(profile_id, channel, chunk)``: a timeline page is one
-  or two key reads; older pages are read from the lake;
-* ``verbatims``: each profile's :data:`VERBATIMS_PER_PROFILE` newest verbatims, one
-  JSON array per profile.
+* ``profiles``: one compressed document per profile — the profile's JSON (dates, counts,
+  traits, attributes), a newline, then its domain summaries
+  (:mod:`parcours.identity.summaries`) — indexed by ``merged_into`` too (the profiles
+  merged into a survivor);
+* ``timeline``: each profile's newest :data:`TIMELINE_DEPTH` events, newest first, each
+  event stored **once**: chunks of :data:`CHUNK` events over all channels, indexed by
+  ``(profile_id, chunk)``. A chunk's value is its events' JSON objects (keys in
+  :data:`EVENT_FIELDS` order) joined by newlines (JSON text never holds a raw newline),
+  compressed with :func:`parcours.engine.serving.pack`; beside it, uncompressed and
+  in the index, the chunk's event count (``size``) and its events per channel
+  (``channels``, a JSON object). A page is one or two chunk reads; a page of one
+  channel reads the profile's index entries first (no chunk), then only the chunks
+  holding that page's events. Pages past the stored depth are read from the lake;
+* ``verbatims``: each profile's :data:`VERBATIMS_PER_PROFILE` newest verbatims, newest
+  first, one compressed value of newline-joined JSON objects per profile.
 
 The rows are shaped (ranked, chunked, rendered as JSON) by one SQL statement per table
 on DuckDB — the engine's own connection on the embedded default, so the lake is read
 once and no Python loop touches an event; on another engine the same statements run on
 a local DuckDB over the Arrow result of the engine-neutral Ibis expression. The rows
-reach SQLite as Arrow batches, inserted in primary-key order.
+reach SQLite as Arrow batches, their large values compressed on the way, inserted in
+primary-key order.
 """
 
 from __future__ import annotations
@@ -27,13 +35,13 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from parcours.engine.serving import ServingStore
+from parcours.engine.serving import ServingStore, pack
 from parcours.identity.api import events_with_profiles
 from parcours.identity.summaries import summaries
 
@@ -44,31 +52,33 @@ if TYPE_CHECKING:
     from parcours.progress import Progress
     from parcours.workspace import Workspace
 
-#: Events kept per profile (and per profile and channel) in the store; older pages are
-#: read from the lake.
-TIMELINE_DEPTH = 1000
-#: Events per stored timeline row.
+#: Events kept per profile in the store (newest first); older pages are read from the
+#: lake. High enough that nearly every profile is whole in the store, so a page of a
+#: rare channel seldom falls through to the lake.
+TIMELINE_DEPTH = 10_000
+#: Events per stored timeline chunk.
 CHUNK = 50
 VERBATIMS_PER_PROFILE = 10
 #: Bumped whenever the tables below change; a store of another version is rebuilt.
-SCHEMA_VERSION = "2"
-BATCH_ROWS = 50_000
+SCHEMA_VERSION = "3"
+BATCH_ROWS = 20_000
 
 SCHEMA = [
     "CREATE TABLE keys (key TEXT NOT NULL, id_type TEXT NOT NULL, profile_id TEXT NOT NULL, "
     "status TEXT NOT NULL)",
     # rowid tables with the keys indexed after the load: a chunk is a few kB, too large
     # for a WITHOUT ROWID table (whose rows should stay under ~1/20 of a page)
-    "CREATE TABLE profiles (profile_id TEXT NOT NULL, merged_into TEXT, doc TEXT)",
-    "CREATE TABLE timeline (profile_id TEXT NOT NULL, channel TEXT NOT NULL, chunk INTEGER NOT NULL, "
-    "events TEXT NOT NULL)",
-    "CREATE TABLE verbatims (profile_id TEXT NOT NULL, items TEXT NOT NULL)",
+    "CREATE TABLE profiles (profile_id TEXT NOT NULL, merged_into TEXT, doc BLOB)",
+    "CREATE TABLE timeline (profile_id TEXT NOT NULL, chunk INTEGER NOT NULL, size INTEGER NOT NULL, "
+    "channels TEXT NOT NULL, events BLOB NOT NULL)",
+    "CREATE TABLE verbatims (profile_id TEXT NOT NULL, items BLOB NOT NULL)",
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "CREATE INDEX keys_key ON keys (key)",
     "CREATE INDEX keys_profile ON keys (profile_id, id_type, key)",
     "CREATE UNIQUE INDEX profiles_id ON profiles (profile_id)",
     "CREATE INDEX profiles_merged ON profiles (merged_into) WHERE merged_into IS NOT NULL",
-    "CREATE UNIQUE INDEX timeline_page ON timeline (profile_id, channel, chunk)",
+    # covering: a channel page reads a profile's sizes and channel counts from the index
+    "CREATE UNIQUE INDEX timeline_page ON timeline (profile_id, chunk, size, channels)",
     "CREATE UNIQUE INDEX verbatims_profile ON verbatims (profile_id)",
 ]
 
@@ -153,49 +163,51 @@ class _Sql:
             self.con.close()
 
 
-#: The fields of a stored timeline event, in the order of its JSON array.
+#: The fields of a stored timeline event, in the order of its JSON object.
 EVENT_FIELDS = ("ts", "channel", "type", "event", "message_id", "properties")
 
 
 def _timeline_sql(ev: str) -> str:
     order = "timestamp DESC, message_id DESC"
-    # an event is a JSON array in EVENT_FIELDS order: the names are not repeated per event
     item = (
-        "json_array(" + _ts("timestamp") + ", channel, type, event, message_id, "
-        + _json_text("properties") + ")"
+        "json_object('ts', " + _ts("timestamp") + ", 'channel', channel, 'type', type, 'event', event, "
+        "'message_id', message_id, 'properties', " + _json_text("properties") + ")"
     )
+    # one ordered list per profile (one sort), cut into chunks: a profile's chunks come
+    # out together, in order, with no window and no second sort
     return f"""
-        WITH r AS (
-            SELECT profile_id, channel, CAST({item} AS VARCHAR) AS j,
-                   row_number() OVER (PARTITION BY profile_id ORDER BY {order}) - 1 AS n_all,
-                   row_number() OVER (PARTITION BY profile_id, channel ORDER BY {order}) - 1 AS n_ch
-            FROM {ev}
-        )
-        SELECT profile_id, channel, chunk, events FROM (
-            SELECT profile_id, '' AS channel, n_all // {CHUNK} AS chunk,
-                   '[' || string_agg(j, ',' ORDER BY n_all) || ']' AS events
-            FROM r WHERE n_all < {TIMELINE_DEPTH} GROUP BY ALL
-            UNION ALL
-            SELECT profile_id, channel, n_ch // {CHUNK} AS chunk,
-                   '[' || string_agg(j, ',' ORDER BY n_ch) || ']' AS events
-            FROM r WHERE n_ch < {TIMELINE_DEPTH} AND channel IS NOT NULL AND channel <> ''
-            GROUP BY ALL
-        ) ORDER BY profile_id, channel, chunk
+        WITH l AS (
+            SELECT profile_id,
+                   list(struct_pack(j := CAST({item} AS VARCHAR), c := channel) ORDER BY {order}) AS e
+            FROM {ev} GROUP BY profile_id
+        ),
+        c AS (
+            SELECT profile_id, e, unnest(range(0, (least(len(e), {TIMELINE_DEPTH}) + {CHUNK - 1}) // {CHUNK}))
+                   AS chunk
+            FROM l
+        ),
+        s AS (SELECT profile_id, chunk, e[chunk * {CHUNK} + 1 : least((chunk + 1) * {CHUNK}, {TIMELINE_DEPTH})]
+                     AS e FROM c)
+        SELECT profile_id, chunk, len(e) AS size,
+               CAST(to_json(list_aggregate([x.c FOR x IN e IF x.c IS NOT NULL], 'histogram')) AS VARCHAR)
+                   AS channels,
+               array_to_string([x.j FOR x IN e], chr(10)) AS events
+        FROM s
     """
 
 
 def _profiles_sql(prof: str, summ: str | None) -> str:
-    summary = "COALESCE(s.summary::JSON, '{}'::JSON)" if summ else "'{}'::JSON"
+    summary = "COALESCE(s.summary, '{}')" if summ else "'{}'"
     join = f"LEFT JOIN {summ} AS s ON s.profile_id = p.profile_id" if summ else ""
     doc = (
         "json_object('created_at', " + _ts("p.created_at", " ") + ", 'updated_at', "
         + _ts("p.updated_at", " ") + ", 'first_seen', " + _ts("p.first_seen", " ")
         + ", 'last_seen', " + _ts("p.last_seen", " ") + ", 'identifiers', p.identifiers, "
         "'events', p.events, 'traits', " + _json_text("p.traits", "'{}'") + ", 'attributes', "
-        + _json_text("p.attributes", "'{}'") + f", 'summary', {summary})"
+        + _json_text("p.attributes", "'{}'") + ")"
     )
-    return (f"SELECT p.profile_id, p.merged_into, CAST({doc} AS VARCHAR) AS doc FROM {prof} AS p "
-            f"{join} ORDER BY p.profile_id")
+    return (f"SELECT p.profile_id, p.merged_into, CAST({doc} AS VARCHAR) || chr(10) || {summary} AS doc "
+            f"FROM {prof} AS p {join} ORDER BY p.profile_id")
 
 
 def _verbatims_sql(verb: str) -> str:
@@ -207,9 +219,17 @@ def _verbatims_sql(verb: str) -> str:
                    row_number() OVER (PARTITION BY profile_id ORDER BY ts DESC, verbatim_id DESC) AS n
             FROM {verb}
         )
-        SELECT profile_id, '[' || string_agg(j, ',' ORDER BY n) || ']' AS items
+        SELECT profile_id, string_agg(j, chr(10) ORDER BY n) AS items
         FROM r WHERE n <= {VERBATIMS_PER_PROFILE} GROUP BY profile_id ORDER BY profile_id
     """
+
+
+def _packed(batches: Iterable[pa.RecordBatch], packed: int) -> Iterator[tuple[Any, ...]]:
+    """The batches' rows as tuples, column ``packed`` compressed (:func:`pack`)."""
+    for b in batches:
+        cols = [b.column(i).to_pylist() for i in range(b.num_columns)]
+        cols[packed] = [pack(v) for v in cols[packed]]
+        yield from zip(*cols, strict=True)
 
 
 def _summaries_arrow(ws: Workspace, tenant: str, zone: str) -> pa.Table | None:
@@ -245,12 +265,14 @@ def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None 
         tables: dict[str, tuple[list[str], Any]] = {
             "keys": (["key", "id_type", "profile_id", "status"],
                      sql.batches(f"SELECT * FROM {sql.relation(m)}")),
-            "profiles": (["profile_id", "merged_into", "doc"],
-                         sql.batches(_profiles_sql(sql.relation(prof), sql.arrow(summ) if summ is not None else None))),
-            "timeline": (["profile_id", "channel", "chunk", "events"],
-                         sql.batches(_timeline_sql(sql.relation(ev)))),
+            "profiles": (["profile_id", "merged_into", "doc"], _packed(sql.batches(
+                _profiles_sql(sql.relation(prof), sql.arrow(summ) if summ is not None else None)), 2)),
+            "timeline": (["profile_id", "chunk", "size", "channels", "events"],
+                         _packed(sql.batches(_timeline_sql(sql.relation(ev))), 4)),
             "verbatims": (["profile_id", "items"],
-                          sql.batches(_verbatims_sql(sql.relation(verb))) if verb is not None else []),
+                          _packed(sql.batches(_verbatims_sql(sql.relation(verb))), 1) if verb is not None else []),
+            # the depth and chunk size the store was built with: readers use these, not
+            # this module's constants (which a test or a newer version may change)
             "meta": (["name", "value"], [("schema", SCHEMA_VERSION), ("timeline_depth", str(TIMELINE_DEPTH)),
                                          ("chunk", str(CHUNK))]),
         }

@@ -1,5 +1,11 @@
 """The customer 360° view: one person's profile, identifiers, timeline, verbatims and
-domain summaries, read from the serving store (deep timeline pages from the lake)."""
+domain summaries, read from the serving store (deep timeline pages from the lake).
+
+The store holds the view's parts as the JSON text the API returns; the view keeps that
+text and parses it only when Python code asks for a part (``view.timeline``…), so the
+API's response is spliced together from the stored text (:meth:`Customer360.to_json`)
+with no parsing and no re-encoding of the events.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +13,105 @@ import contextlib
 import json
 import re
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from parcours.engine.serving import unpack
 from parcours.identity import serving
 from parcours.identity.errors import AmbiguousKeyError, NotResolvedError, UnknownCustomerError
 from parcours.identity.serving import current, refresh, store
 
 if TYPE_CHECKING:
+    from parcours.engine.serving import ServingStore
     from parcours.workspace import Workspace
 
 _PROFILE_ID = re.compile(r"^pf[0-9a-f]{22}$")
+#: Channel names whose JSON string is the same whoever writes it (no escapes): for these
+#: a stored event's channel is recognised by its text, without parsing the event.
+_PLAIN_CHANNEL = re.compile(r"^[A-Za-z0-9_.:-]+$")
 MAX_PAGE_SIZE = 200
 #: Verbatims listed in the view (the store keeps serving.VERBATIMS_PER_PROFILE).
 VERBATIMS_SHOWN = 10
 _refresh_lock = threading.Lock()
+_encode = msgspec.json.Encoder().encode
+
+
+def _parse(items: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in items]
 
 
 @dataclass
 class Customer360:
-    """Everything about one customer; ``to_dict()`` is the API's JSON."""
+    """Everything about one customer; ``to_dict()`` is the API's JSON, ``to_json()``
+    the same as bytes, spliced from the stored JSON text.
+
+    ``profile``, ``timeline``, ``verbatims`` and ``summary`` are parsed from that text
+    on first use."""
 
     tenant: str
     zone: str
     profile_id: str
-    profile: dict[str, Any]
     identifiers: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
     page: int
     page_size: int
     next_page: int | None
-    verbatims: list[dict[str, Any]]
-    summary: dict[str, Any]
     merged_from: list[str] = field(default_factory=list)
     channel: str | None = None
+    #: the parts as JSON text: the profile and summary objects, one object per timeline
+    #: event and per verbatim
+    profile_json: str = field(default="{}", repr=False)
+    summary_json: str = field(default="{}", repr=False)
+    timeline_json: list[str] = field(default_factory=list, repr=False)
+    verbatims_json: list[str] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def profile(self) -> dict[str, Any]:
+        return json.loads(self.profile_json)
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        return json.loads(self.summary_json)
+
+    @cached_property
+    def timeline(self) -> list[dict[str, Any]]:
+        return _parse(self.timeline_json)
+
+    @cached_property
+    def verbatims(self) -> list[dict[str, Any]]:
+        return _parse(self.verbatims_json)
 
     def to_dict(self) -> dict[str, Any]:
-        """The view as plain JSON-ready values (its fields are already plain: a shallow
-        dict, no deep copy)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The view as plain JSON-ready values."""
+        return {
+            "tenant": self.tenant, "zone": self.zone, "profile_id": self.profile_id,
+            "profile": self.profile, "identifiers": self.identifiers, "timeline": self.timeline,
+            "page": self.page, "page_size": self.page_size, "next_page": self.next_page,
+            "verbatims": self.verbatims, "summary": self.summary, "merged_from": self.merged_from,
+            "channel": self.channel,
+        }
+
+    def to_json(self) -> bytes:
+        """``to_dict()`` as UTF-8 JSON, built from the stored text as it is."""
+        e = _encode
+        return b"".join((
+            b'{"tenant":', e(self.tenant), b',"zone":', e(self.zone), b',"profile_id":', e(self.profile_id),
+            b',"profile":', self.profile_json.encode(), b',"identifiers":', e(self.identifiers),
+            b',"timeline":[', ",".join(self.timeline_json).encode(), b'],"page":', e(self.page),
+            b',"page_size":', e(self.page_size), b',"next_page":', e(self.next_page),
+            b',"verbatims":[', ",".join(self.verbatims_json).encode(), b'],"summary":',
+            self.summary_json.encode(), b',"merged_from":', e(self.merged_from), b',"channel":',
+            e(self.channel), b"}",
+        ))
 
 
 def _is_profile_id(key: str) -> bool:
     return bool(_PROFILE_ID.match(key))
 
 
-def _open(ws: Workspace, tenant: str, zone: str):  # noqa: ANN202 - ServingStore
+def _open(ws: Workspace, tenant: str, zone: str) -> ServingStore:
     ws.require_tenant(tenant)
     s = store(ws, tenant, zone)
     if not current(s):
@@ -78,23 +137,23 @@ def find_profile(ws: Workspace, tenant: str, key: str, zone: str = "raw") -> str
 
         if not is_pseudonym(key):
             key = pseudonym(ws.keys.get(tenant), key)
-    rows = s.query("SELECT profile_id, status FROM keys WHERE key = ?", (key,))
-    linked = sorted({r["profile_id"] for r in rows if r["status"] == "linked"})
+    rows = s.values("SELECT profile_id, status FROM keys WHERE key = ?", (key,))
+    linked = sorted({p for p, st in rows if st == "linked"})
     if len(linked) == 1:
         return linked[0]
     if len(linked) > 1:
         raise AmbiguousKeyError(tenant, key, linked)
-    shared = sorted({r["profile_id"] for r in rows})
+    shared = sorted({p for p, _ in rows})
     if shared:
         raise AmbiguousKeyError(tenant, key, shared)
     pid = key
     for _ in range(20):  # follow merges to the survivor
-        hit = s.query("SELECT merged_into FROM profiles WHERE profile_id = ?", (pid,))
+        hit = s.values("SELECT merged_into FROM profiles WHERE profile_id = ?", (pid,))
         if not hit:
             break
-        if hit[0]["merged_into"] is None:
+        if hit[0][0] is None:
             return pid
-        pid = hit[0]["merged_into"]
+        pid = hit[0][0]
     raise UnknownCustomerError(tenant, key)
 
 
@@ -141,7 +200,7 @@ def customer(
     pid = find_profile(ws, tenant, key, zone)
     s = store(ws, tenant, zone)
     prof = s.values("SELECT doc FROM profiles WHERE profile_id = ?", (pid,))
-    doc = json.loads(prof[0][0]) if prof else {}
+    doc, _, summary = unpack(prof[0][0]).partition("\n") if prof and prof[0][0] else ("{}", "", "{}")
     idents = [
         {"identifier": k, "id_type": t, "status": st}
         for k, t, st in s.values(
@@ -150,7 +209,7 @@ def customer(
     ]
     timeline, has_more = _timeline(ws, tenant, zone, pid, channel, page, page_size)
     vrows = s.values("SELECT items FROM verbatims WHERE profile_id = ?", (pid,))
-    verbatims = json.loads(vrows[0][0])[:VERBATIMS_SHOWN] if vrows else []
+    verbatims = unpack(vrows[0][0]).split("\n")[:VERBATIMS_SHOWN] if vrows else []
     merged = [r[0] for r in s.values(
         "SELECT profile_id FROM profiles WHERE merged_into = ? ORDER BY profile_id", (pid,)
     )]
@@ -161,38 +220,89 @@ def customer(
             ws, who if who is not None else audit.OPERATOR, action="view_360", customer=pid,
             detail={"key": key, "channel": channel, "page": page}, tenant=tenant,
         )
-    summary = doc.pop("summary", {})
     return Customer360(
-        tenant=tenant, zone=zone, profile_id=pid, profile=doc, identifiers=idents,
-        timeline=timeline, page=page, page_size=page_size,
-        next_page=page + 1 if has_more else None, verbatims=verbatims, summary=summary,
-        merged_from=merged, channel=channel,
+        tenant=tenant, zone=zone, profile_id=pid, identifiers=idents, page=page, page_size=page_size,
+        next_page=page + 1 if has_more else None, merged_from=merged, channel=channel,
+        profile_json=doc, summary_json=summary or "{}", timeline_json=timeline, verbatims_json=verbatims,
     )
+
+
+def _lines(s: ServingStore, pid: str, chunks: list[int]) -> list[str]:
+    """The events (JSON text, newest first) of some of a profile's stored chunks."""
+    if not chunks:
+        return []
+    if chunks[-1] - chunks[0] + 1 == len(chunks):
+        rows = s.values("SELECT events FROM timeline WHERE profile_id = ? AND chunk BETWEEN ? AND ? "
+                        "ORDER BY chunk", (pid, chunks[0], chunks[-1]))
+    else:
+        marks = ",".join("?" * len(chunks))
+        rows = s.values(f"SELECT events FROM timeline WHERE profile_id = ? AND chunk IN ({marks}) "
+                        "ORDER BY chunk", (pid, *chunks))
+    out: list[str] = []
+    for (blob,) in rows:
+        out.extend(unpack(blob).split("\n"))
+    return out
+
+
+def _of_channel(lines: list[str], channel: str) -> list[str]:
+    """The events of ``channel`` among stored events (JSON objects whose first key is
+    ``ts`` and second ``channel``)."""
+    if not _PLAIN_CHANNEL.match(channel):
+        return [x for x in lines if json.loads(x).get("channel") == channel]
+    needle = json.dumps(channel) + ","
+    # the ts value (an ISO string or null) cannot hold ',"channel":': the first match is the key
+    return [x for x in lines if x.startswith(needle, x.find(',"channel":') + 11)]
 
 
 def _timeline(
     ws: Workspace, tenant: str, zone: str, pid: str, channel: str | None, page: int, size: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """One page of the timeline, newest first, and whether an older page exists.
+) -> tuple[list[str], bool]:
+    """One page of the timeline (each event as JSON text), newest first, and whether an
+    older page exists.
 
-    Pages within the store's depth are one key-range read of the stored chunks (the
-    all-channels list, or the channel's own list); deeper pages are read from the lake.
+    A page of all channels within the stored depth is one key-range read of one or two
+    chunks. Otherwise the profile's index entries (each chunk's size and events per
+    channel, from the covering index) say which chunks hold the page: only those are
+    read. A page the store cannot answer — past the stored depth of a profile with more
+    events than that — is read from the lake.
     """
+    s = store(ws, tenant, zone)
+    meta = s.meta()
+    per = int(meta.get("chunk", serving.CHUNK))
+    depth = min(serving.TIMELINE_DEPTH, int(meta.get("timeline_depth", serving.TIMELINE_DEPTH)))
     offset = (page - 1) * size
-    if offset + size + 1 <= serving.TIMELINE_DEPTH:
-        first, last = offset // serving.CHUNK, (offset + size) // serving.CHUNK
-        chunks = store(ws, tenant, zone).values(
-            "SELECT events FROM timeline WHERE profile_id = ? AND channel = ? "
-            "AND chunk BETWEEN ? AND ? ORDER BY chunk", (pid, channel or "", first, last),
-        )
-        events: list[list[Any]] = []
-        for (text,) in chunks:
-            events.extend(json.loads(text))
-        start = offset - first * serving.CHUNK
-        names = serving.EVENT_FIELDS
-        rows = [dict(zip(names, e, strict=True)) for e in events[start : start + size + 1]]
-        return rows[:size], len(rows) > size
-    # deeper than the store keeps: read the lake through the identity map
+    want = offset + size + 1  # the page and one look-ahead event
+    if not channel and want <= depth:
+        first, last = offset // per, (offset + size) // per
+        got = _lines(s, pid, list(range(first, last + 1)))[offset - first * per:][: size + 1]
+        return got[:size], len(got) > size
+    index = s.values("SELECT chunk, size, channels FROM timeline WHERE profile_id = ? ORDER BY chunk", (pid,))
+    complete = sum(n for _, n, _ in index) < depth  # the store holds every event of the profile
+    if channel:
+        counts = [(c, json.loads(chs).get(channel, 0)) for c, _, chs in index]
+    else:
+        counts = [(c, n) for c, n, _ in index]
+    if not complete:  # only whole chunks within the depth count
+        counts = [(c, n) for c, n in counts if (c + 1) * per <= depth]
+    if complete or want <= sum(n for _, n in counts):
+        need: list[int] = []
+        before = skip = 0
+        for c, n in counts:
+            if n and before <= offset + size and before + n > offset:
+                if not need:
+                    skip = offset - before
+                need.append(c)
+            before += n
+        lines = _lines(s, pid, need)
+        got = (_of_channel(lines, channel) if channel else lines)[skip:][: size + 1]
+        return got[:size], len(got) > size
+    return _lake_page(ws, tenant, zone, pid, channel, offset, size)
+
+
+def _lake_page(
+    ws: Workspace, tenant: str, zone: str, pid: str, channel: str | None, offset: int, size: int
+) -> tuple[list[str], bool]:
+    """A timeline page read from the lake through the identity map (past the store)."""
     import ibis
 
     from parcours.identity.api import events_with_profiles
@@ -210,4 +320,5 @@ def _timeline(
         if r.get("properties"):
             with contextlib.suppress(ValueError):
                 r["properties"] = json.loads(r["properties"])
-    return rows[:size], len(rows) > size
+    lines = [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
+    return lines[:size], len(lines) > size

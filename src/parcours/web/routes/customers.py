@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -39,7 +38,6 @@ def customer_360(
         ws, tenant, key, zone=zone, channel=channel, page=page, page_size=page_size,
         who=who,
     )
-    # the view holds plain JSON values already: encoded once here, without FastAPI's
-    # generic validation and encoding pass over every timeline event
-    body = json.dumps(view.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
-    return Response(body.encode("utf-8"), media_type="application/json")
+    # the stored JSON text spliced as it is: no parsing, no FastAPI validation and
+    # encoding pass over every timeline event
+    return Response(view.to_json(), media_type="application/json")
