@@ -39,6 +39,34 @@ def existing_keys(ws: Workspace, tenant: str, zone: str, table: str, column: str
         con.close()
 
 
+def existing_mask(ws: Workspace, tenant: str, zone: str, table: str, column: str,
+                  keys: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """A boolean mask over ``keys``: True where the value is already in ``column`` of the
+    table; None when none is (the common case, so callers skip a filter).
+
+    DuckDB hash-joins the batch's keys with the column and returns the keys found as
+    Arrow; the mask is an Arrow ``is_in`` — no Python object per key.
+    """
+    files = ws.lake.files(tenant, zone, table)
+    if not files or len(keys) == 0:
+        return None
+    import duckdb
+    import pyarrow.compute as pc
+
+    con = duckdb.connect()
+    try:
+        con.register("batch_keys", pa.table({"k": keys}))
+        found = con.sql(
+            f'SELECT DISTINCT b.k FROM batch_keys b SEMI JOIN read_parquet($files) AS t ON t."{column}" = b.k',
+            params={"files": files},
+        ).to_arrow_table().column(0)
+    finally:
+        con.close()
+    if len(found) == 0:
+        return None
+    return pc.is_in(keys, value_set=found.combine_chunks())
+
+
 def existing_composite(ws: Workspace, tenant: str, zone: str, table: str, data: pa.Table,
                        columns: list[str]) -> pa.Array:
     """A boolean mask over ``data``: True where its key (``columns``) is already in the table."""

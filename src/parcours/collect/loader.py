@@ -2,8 +2,12 @@
 
 For each micro-batch (``collect.batch_max_events`` events, or what the spool holds):
 
-1. records are decoded and validated with the collector's own rules
-   (:func:`parcours.collect.model.decode`);
+1. records are decoded and validated with the collector's own rules: a ``/v1/batch``
+   body is decoded by msgspec into ``Event``'s own types and checked on Arrow columns
+   (:func:`fast_events`, :func:`_invalid`); a body with any problem — and every other
+   endpoint — goes through :func:`parcours.collect.model.decode`, whose verdicts and
+   reasons are the collector's (the columnar path is tested to accept exactly what
+   ``decode`` accepts, and nothing else);
 2. valid events are deduplicated on ``message_id`` within the batch and against the
    table's whole history (:mod:`parcours.collect.dedupe`), separately for the raw and
    the analytics zone, so a crash between the two commits of one batch is repaired
@@ -14,7 +18,9 @@ For each micro-batch (``collect.batch_max_events`` events, or what the spool hol
 
 A crash anywhere before step 4 reloads the same records; step 2 drops what was
 already committed, so nothing is lost and nothing is counted twice. Memory is
-bounded by the micro-batch, not by the spool: segments are streamed record by record.
+bounded by the micro-batch, not by the spool: segments are streamed record by record,
+and :func:`load_spool` writes one batch (a thread: Arrow kernels and delta-rs release
+the GIL) while it decodes the next, so at most two batches are held at once.
 """
 
 from __future__ import annotations
@@ -23,16 +29,20 @@ import datetime as dt
 import fcntl
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parcours.collect import quarantine as q
-from parcours.collect.model import Event, channel_of, decode, event_name
+from parcours.collect.model import EVENT_TYPES, Event, channel_of, decode
 from parcours.collect.spool import Record, SealedSegment, sealed_segments
 from parcours.events import spec
 from parcours.progress import Progress
@@ -41,84 +51,299 @@ if TYPE_CHECKING:
     from parcours.workspace import Workspace
 
 _UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 LOADS_LOG = "loads.jsonl"
 _EVENTS_SCHEMA = pa.schema([f for f in spec("events").schema if f.name != "day"])
+_TS = pa.timestamp("us", tz="UTC")
+#: The rows being built: any column may hold nulls until the invalid rows are dropped.
+_ROWS_SCHEMA = pa.schema([pa.field(f.name, f.type, True) for f in _EVENTS_SCHEMA])
+_MIN_US, _MAX_US = 0, (dt.datetime(2101, 1, 1, tzinfo=_UTC) - _EPOCH) // dt.timedelta(microseconds=1)
+#: Rows per Arrow chunk: the three JSON columns of one event fit in 32 KB, so a chunk's
+#: string column stays under 2 GiB (32-bit offsets).
+_CHUNK = 32_768
+_TYPES = pa.array(sorted(EVENT_TYPES), pa.string())
+
+
+# -- the fast path: decode a batch body, check on columns ----------------------------------
+
+
+class _Row(Event, gc=False, kw_only=True):
+    """An event as the fast path decodes it: ``Event``'s fields and constraints (so
+    msgspec accepts and refuses exactly what :func:`decode` does), untracked by the
+    garbage collector (a batch holds hundreds of thousands of them)."""
+
+
+class _RowBatch(msgspec.Struct, forbid_unknown_fields=False, gc=False):
+    batch: list[_Row]
+    writeKey: str | None = None
+
+
+class _Sizes(msgspec.Struct, forbid_unknown_fields=False, gc=False):
+    batch: list[msgspec.Raw]
+
+
+_row_batch_dec = msgspec.json.Decoder(_RowBatch)
+_sizes_dec = msgspec.json.Decoder(_Sizes)
+_ts_strings_dec = msgspec.json.Decoder(list[str | None])
+_encode = msgspec.json.Encoder().encode
+
+
+def fast_events(body: bytes, max_event_bytes: int = 32 * 1024) -> list[_Row] | None:
+    """The events of a ``/v1/batch`` body, decoded but not yet checked; None when the
+    body needs :func:`decode` (not UTF-8, not a batch, an event over the size limit, a
+    field of the wrong type). The semantic checks run on columns (:func:`_invalid`)."""
+    if not body.isascii():
+        try:
+            body.decode("utf-8")  # decode() refuses the whole body otherwise
+        except UnicodeDecodeError:
+            return None
+    try:
+        if len(body) > max_event_bytes:  # then one event might be over the limit
+            sizes = _sizes_dec.decode(body).batch
+            if sizes and max(map(len, sizes)) > max_event_bytes:
+                return None
+        return _row_batch_dec.decode(body).batch
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+
+
+@dataclass
+class _Run:
+    """The events of one record within an ``EventRows`` (``start``..``end``)."""
+
+    start: int
+    end: int
+    tenant: str
+    channel: str | None
+    received_us: int
+    unchecked: Any = None  # the record to decode again if a column check fails
 
 
 class EventRows:
-    """Events being collected for one tenant; columns are built at the end, column by
-    column (list comprehensions and Arrow kernels rather than per-event appends)."""
+    """Events being collected for one tenant; the table is built column by column at the
+    end (attribute list comprehensions, Arrow kernels, no per-event appends or checks)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.runs: list[tuple[int, str, str | None, dt.datetime]] = []  # (end, tenant, channel, received)
-        self.seen: set[str] = set()
+        self.runs: list[_Run] = []
         self.in_batch_duplicates = 0
 
     def __len__(self) -> int:
         return len(self.events)
 
-    def add_many(self, events: list[Event], tenant: str, channel: str | None, received_at: dt.datetime) -> None:
-        seen, out = self.seen, self.events
-        add = seen.add
-        new = [ev for ev in events if ev.messageId not in seen and not add(ev.messageId)]  # type: ignore[arg-type]
-        self.in_batch_duplicates += len(events) - len(new)
-        out.extend(new)
-        self.runs.append((len(out), tenant, channel, received_at))
+    def add_many(self, events: Sequence[Event], tenant: str, channel: str | None,
+                 received_at: dt.datetime | int) -> None:
+        """Add events already checked (by :func:`decode`)."""
+        self._add(events, tenant, channel, _micros(received_at), None)
 
-    def add(self, ev: Event, tenant: str, channel: str | None, received_at: dt.datetime) -> None:
+    def add(self, ev: Event, tenant: str, channel: str | None, received_at: dt.datetime | int) -> None:
         self.add_many([ev], tenant, channel, received_at)
 
-    def to_arrow(self) -> pa.Table:
-        evs = self.events
-        tenants: list[str] = []
-        defaults: list[str | None] = []
-        received: list[dt.datetime] = []
-        start = 0
-        for end, tenant, channel, rec in self.runs:
-            n = end - start
-            tenants += [tenant] * n
-            defaults += [channel] * n
-            received += [rec] * n
-            start = end
-        cols: dict[str, Any] = {
-            "message_id": [e.messageId for e in evs],
-            "tenant": tenants,
-            "type": [e.type for e in evs],
-            "event": [event_name(e) for e in evs],
-            "channel": [channel_of(e, d) for e, d in zip(evs, defaults, strict=True)],
-            "user_id": _ids([e.userId for e in evs]),
-            "anonymous_id": _ids([e.anonymousId for e in evs]),
-            "previous_id": _ids([e.previousId for e in evs]),
-            "group_id": _ids([e.groupId for e in evs]),
-            "timestamp": [e.timestamp or r for e, r in zip(evs, received, strict=True)],
-            "received_at": pa.array(received, pa.timestamp("us", tz="UTC")),
-            "properties": _json_column([bytes(e.properties) for e in evs]),
-            "traits": _json_column([bytes(e.traits) for e in evs]),
-            "context": _json_column([bytes(e.context) for e in evs]),
-        }
-        return pa.Table.from_pydict(cols, schema=_EVENTS_SCHEMA)
+    def add_unchecked(self, events: Sequence[Event], tenant: str, channel: str | None,
+                      received_us: int, record: Any) -> None:
+        """Add events from :func:`fast_events`; ``to_arrow`` checks them, and hands the
+        records with an invalid event back to its ``redo`` callback."""
+        self._add(events, tenant, channel, received_us, record)
+
+    def _add(self, events: Sequence[Event], tenant: str, channel: str | None, received_us: int,
+             record: Any) -> None:
+        start = len(self.events)
+        self.events.extend(events)
+        self.runs.append(_Run(start, len(self.events), tenant, channel, received_us, record))
+
+    def to_arrow(self, redo: Callable[[Any], list[Event]] | None = None) -> pa.Table:
+        """The events as an ``events`` table (without ``day``), the first of each
+        ``message_id`` only (the others are counted in ``in_batch_duplicates``).
+
+        Args:
+            redo: gets each record added unchecked that holds an invalid event, and
+                returns its valid events (the loader decodes it with :func:`decode`
+                and quarantines the rest).
+        """
+        table, seq = self._build(redo)
+        keep = _first_of_each(table.column("message_id"), seq)
+        if keep is not None:
+            self.in_batch_duplicates += table.num_rows - int(np.count_nonzero(keep))
+            table = table.filter(pa.array(keep))
+        return table.cast(_EVENTS_SCHEMA)
+
+    def _build(self, redo: Callable[[Any], list[Event]] | None) -> tuple[pa.Table, np.ndarray]:
+        """All valid rows (duplicates included) and each one's place in the batch."""
+        n = len(self.events)
+        tables = [_table(self.events, self.runs, s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+        if not tables:
+            return _ROWS_SCHEMA.empty_table(), np.zeros(0, dtype=np.int64)
+        table = pa.concat_tables(tables)
+        bad = table.column("__bad")
+        table = table.drop_columns(["__bad"])
+        if not pc.any(bad).as_py():
+            return table, np.arange(n, dtype=np.int64)
+        return self._redo(table, bad, redo)
+
+    def _redo(self, table: pa.Table, bad: pa.ChunkedArray,
+              redo: Callable[[Any], list[Event]] | None) -> tuple[pa.Table, np.ndarray]:
+        """Replace the rows of each record holding an invalid event by what ``redo`` keeps."""
+        bad_rows = np.flatnonzero(bad.to_numpy())
+        starts = np.array([r.start for r in self.runs], dtype=np.int64)
+        hit = np.unique(np.searchsorted(starts, bad_rows, side="right") - 1)
+        drop = np.zeros(table.num_rows, dtype=bool)
+        again = EventRows()
+        seq: list[int] = []
+        for i in hit.tolist():
+            run = self.runs[i]
+            if run.unchecked is None or redo is None:
+                raise RuntimeError("an event that decode() accepted fails the loader's column checks")
+            drop[run.start:run.end] = True
+            good = redo(run.unchecked)
+            again.add_many(good, run.tenant, run.channel, run.received_us)
+            seq.extend(range(run.start, run.start + len(good)))  # their place in the batch
+        kept = np.flatnonzero(~drop)
+        redone, _ = again._build(None)
+        table = pa.concat_tables([table.take(pa.array(kept)), redone])
+        order = np.argsort(np.concatenate([kept, np.array(seq, dtype=np.int64)]), kind="stable")
+        return table.take(pa.array(order)), np.arange(len(order), dtype=np.int64)  # spool order
 
 
-def _ids(values: list[Any]) -> list[Any]:
-    if all(v is None or type(v) is str for v in values):
-        return [v or None for v in values]
-    return [_sid(v) for v in values]
+def _micros(at: dt.datetime | int) -> int:
+    if isinstance(at, int):
+        return at
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=_UTC)
+    return (at - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _json_column(raw: list[bytes]) -> pa.Array:
-    """Raw JSON objects as a string column; absent (empty) and ``null`` become nulls."""
-    import pyarrow.compute as pc
-
-    arr = pa.array(raw, pa.binary()).cast(pa.string())  # the cast validates UTF-8
-    empty = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.equal(arr, "null"))
-    return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
-
-
-def _sid(value: str | int | None) -> str | None:
-    if value is None or value == "":
+def _first_of_each(ids: pa.ChunkedArray, seq: np.ndarray) -> np.ndarray | None:
+    """A mask keeping, for each ``message_id``, the row with the smallest ``seq``; None
+    when every id is distinct."""
+    enc = pc.dictionary_encode(ids.combine_chunks())
+    if len(enc.dictionary) == len(ids):
         return None
-    return value if isinstance(value, str) else str(value)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((seq, codes))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = codes[order][1:] != codes[order][:-1]
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[first]] = True
+    return keep
+
+
+def _table(evs: list[Event], runs: list[_Run], start: int, end: int) -> pa.Table:
+    """Rows ``start..end`` of the events as an ``events`` table, plus ``__bad``: which of
+    the rows added unchecked break one of :func:`parcours.collect.model.check`'s rules."""
+    part = evs[start:end]
+    n = len(part)
+    # per record: tenant, default channel, arrival time, checked or not
+    first = _run_index(runs, start)
+    last = _run_index(runs, end - 1)
+    rs = runs[first:last + 1]
+    counts = np.array([min(r.end, end) - max(r.start, start) for r in rs], dtype=np.int64)
+    which = np.repeat(np.arange(len(rs)), counts)
+    take = pa.array(which)
+    tenant = pc.take(pa.array([r.tenant for r in rs], pa.string()), take)
+    default = pc.take(pa.array([r.channel or None for r in rs], pa.string()), take)
+    received_us = np.repeat(np.array([r.received_us for r in rs], dtype=np.int64), counts)
+    unchecked = np.repeat(np.array([r.unchecked is not None for r in rs]), counts)
+
+    typ = pa.array([e.type for e in part], pa.string())
+    mid = pa.array([e.messageId for e in part], pa.string())
+    name = pa.array([e.event for e in part], pa.string())
+    page = pa.array([e.name for e in part], pa.string())
+    user = _id_column([e.userId for e in part])
+    anon = _id_column([e.anonymousId for e in part])
+    prev = _id_column([e.previousId for e in part])
+    group = _id_column([e.groupId for e in part])
+    ts = _ts_column([e.timestamp for e in part])
+    received = pa.array(received_us, _TS)
+    props, props_bad = _json_column([e.properties for e in part])
+    traits, traits_bad = _json_column([e.traits for e in part])
+    context, context_bad = _json_column([e.context for e in part])
+
+    is_track, is_page = pc.equal(typ, "track"), pc.is_in(typ, pa.array(["page", "screen"]))
+    event = pc.if_else(is_track, name, pc.if_else(is_page, page, typ))
+    fallback = pc.if_else(pc.equal(typ, "screen"), "app", "web")
+    channel = pc.coalesce(default, fallback)
+    mentions = pc.fill_null(pc.match_substring(context, '"channel"'), False)
+    if pc.any(mentions).as_py():  # context.channel wins: decoded where mentioned only
+        rows = np.flatnonzero(mentions.to_numpy(zero_copy_only=False))
+        defaults = default.take(pa.array(rows)).to_pylist()
+        values = [channel_of(part[i], d) for i, d in zip(rows.tolist(), defaults, strict=True)]
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        channel = pc.replace_with_mask(channel, pa.array(mask), pa.array(values, pa.string()))
+
+    ts_us = pc.cast(ts, pa.int64())
+    bad = pc.or_(pc.invert(pc.fill_null(pc.is_in(typ, _TYPES), False)), _empty(mid))
+    user_empty = _empty(user)
+    bad = pc.or_(bad, pc.and_(user_empty, _empty(anon)))
+    bad = pc.or_(bad, pc.and_(pc.equal(typ, "group"), _empty(group)))
+    bad = pc.or_(bad, pc.and_(pc.equal(typ, "alias"), pc.or_(_empty(prev), user_empty)))
+    bad = pc.or_(bad, pc.and_(is_track, _empty(name)))
+    out_of_range = pc.or_(pc.less(ts_us, _MIN_US), pc.greater_equal(ts_us, _MAX_US))
+    bad = pc.or_(bad, pc.fill_null(out_of_range, False))
+    bad = pc.or_(pc.or_(bad, props_bad), pc.or_(traits_bad, context_bad))
+    bad = pc.and_(pc.fill_null(bad, True), pa.array(unchecked))
+
+    cols = {
+        "message_id": mid, "tenant": tenant, "type": typ, "event": event, "channel": channel,
+        "user_id": _no_empty(user), "anonymous_id": _no_empty(anon),
+        "previous_id": _no_empty(prev), "group_id": _no_empty(group),
+        "timestamp": pc.coalesce(ts, received), "received_at": received,
+        "properties": props, "traits": traits, "context": context,
+    }
+    return pa.Table.from_arrays([*cols.values(), bad], schema=_ROWS_SCHEMA.append(pa.field("__bad", pa.bool_())))
+
+
+def _run_index(runs: list[_Run], row: int) -> int:
+    lo, hi = 0, len(runs) - 1
+    while lo < hi:  # the last run starting at or before ``row``
+        mid = (lo + hi + 1) // 2
+        if runs[mid].start <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _empty(arr: pa.Array) -> pa.Array:
+    """True where a string is null or empty."""
+    return pc.fill_null(pc.equal(pc.binary_length(arr), 0), True)
+
+
+def _no_empty(arr: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _id_column(values: list[Any]) -> pa.Array:
+    """An id column: strings as they are, integers (SDKs send numeric ids) as text."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], pa.string())
+
+
+def _ts_column(values: list[dt.datetime | None]) -> pa.Array:
+    """Datetimes as UTC microseconds, in C: msgspec writes them as RFC 3339 (its output
+    is canonical), Arrow parses that; naive times are UTC (as :func:`check` says)."""
+    text = pa.array(_ts_strings_dec.decode(_encode(values)), pa.string())
+    zoned = pc.match_substring_regex(text, r"(Z|[+-]\d\d:\d\d)$")
+    if not pc.all(pc.fill_null(zoned, True)).as_py():
+        text = pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", ""))
+    return text.cast(_TS)
+
+
+def _json_column(raws: list[Any]) -> tuple[pa.Array, pa.Array]:
+    """Raw JSON values (msgspec.Raw or bytes) as a string column — absent and ``null``
+    become nulls — and a mask of the values that are not objects."""
+    lengths = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
+    offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(raws)  # one copy, in C (Raw is a buffer)
+    big = pa.LargeStringArray.from_buffers(len(raws), pa.py_buffer(offsets), pa.py_buffer(data))
+    big.validate(full=True)  # UTF-8 (the bodies were checked; this keeps the column honest)
+    arr = big.cast(pa.string())  # raises rather than wraps past 2 GiB
+    absent = pc.or_(pc.equal(pa.array(lengths), 0), pc.equal(arr, "null"))
+    not_object = pc.and_(pc.invert(absent), pc.invert(pc.starts_with(arr, "{")))
+    return pc.if_else(absent, pa.scalar(None, pa.string()), arr), not_object
 
 
 @dataclass
@@ -129,36 +354,29 @@ class WriteResult:
 
 def write_events(ws: Workspace, tenant: str, table: pa.Table) -> WriteResult:
     """Write events not yet in the lake (by message_id, whole history, both zones)."""
-    from parcours.collect.dedupe import existing_keys
+    from parcours.collect.dedupe import existing_mask
     from parcours.privacy.pseudonymize import pseudonymize_table
 
     if table.num_rows == 0:
         return WriteResult()
-    ids = table.column("message_id")
-    in_raw = existing_keys(ws, tenant, "raw", "events", "message_id", ids)
-    new = _drop(table, in_raw)
+    in_raw = existing_mask(ws, tenant, "raw", "events", "message_id", table.column("message_id"))
+    new = table.filter(pc.invert(in_raw)) if in_raw is not None else table
     if new.num_rows:
         ws.write(tenant, "events", new)  # raw, then its pseudonymized copy
-    if in_raw:
+    if in_raw is not None:
         # Already in raw: normally a client retry. But if a crash hit between the raw
         # and the analytics commit of an earlier load, analytics lacks them: repair.
-        in_analytics = existing_keys(ws, tenant, "analytics", "events", "message_id", pa.array(sorted(in_raw)))
-        lacking = in_raw - in_analytics
-        if lacking:
+        known = table.filter(in_raw)
+        in_analytics = existing_mask(ws, tenant, "analytics", "events", "message_id",
+                                     known.column("message_id"))
+        lacking = known.filter(pc.invert(in_analytics)) if in_analytics is not None else known
+        if lacking.num_rows:
             from parcours.events import conform
 
             s = spec("events")
-            rows = table.filter(pa.array([m in lacking for m in ids.to_pylist()]))
-            pseudo = pseudonymize_table(s, conform(s, rows), ws.keys.get(tenant))
+            pseudo = pseudonymize_table(s, conform(s, lacking), ws.keys.get(tenant))
             ws.lake.append(tenant, "analytics", "events", pseudo, spec_=s)
     return WriteResult(new=new.num_rows, duplicates=table.num_rows - new.num_rows)
-
-
-def _drop(table: pa.Table, ids: set[str]) -> pa.Table:
-    if not ids:
-        return table
-    mask = pa.array([m not in ids for m in table.column("message_id").to_pylist()])
-    return table.filter(mask)
 
 
 @dataclass
@@ -185,29 +403,44 @@ class LoadResult:
 
 
 class Batch:
-    """One micro-batch being assembled from records (spool or Kafka)."""
+    """One micro-batch being assembled from records (spool or Kafka).
 
-    def __init__(self, source: str) -> None:
+    ``add`` decodes each record (the fast path for ``/v1/batch`` bodies, :func:`decode`
+    for the rest); ``prepare`` builds the tables (and decodes again, exactly, the
+    records whose events fail a column check); ``write`` puts them in the lake.
+    """
+
+    def __init__(self, source: str, max_event_bytes: int = 32 * 1024) -> None:
         self.source = source
+        self.max_event_bytes = max_event_bytes
         self.events: dict[str, EventRows] = {}
         self.quarantine: dict[str, q.QuarantineBuffer] = {}
+        self.tables: dict[str, pa.Table] = {}
         self.size = 0
         self.records = 0
 
     def add(self, record: Record) -> None:
         meta = record.meta
-        tenant = meta.tenant
-        received = dt.datetime.fromtimestamp(meta.received_us / 1e6, _UTC).replace(
-            microsecond=meta.received_us % 1_000_000)
         self.records += 1
-        d = decode(record.body, meta.endpoint, keep_payloads=True)
-        rows = self.events.get(tenant)
+        rows = self.events.get(meta.tenant)
         if rows is None:
-            rows = self.events[tenant] = EventRows()
-        rows.add_many(d.events, tenant, meta.channel, received)
-        self.size += len(d.events)
+            rows = self.events[meta.tenant] = EventRows()
+        fast = fast_events(record.body, self.max_event_bytes) if meta.endpoint == "batch" else None
+        if fast is not None:
+            rows.add_unchecked(fast, meta.tenant, meta.channel, meta.received_us, record)
+            self.size += len(fast)
+            return
+        good = self._decode(record)
+        rows.add_many(good, meta.tenant, meta.channel, meta.received_us)
+        self.size += len(good)
+
+    def _decode(self, record: Record) -> list[Event]:
+        """The exact path: :func:`decode`; its rejections go to quarantine."""
+        meta = record.meta
+        d = decode(record.body, meta.endpoint, self.max_event_bytes, keep_payloads=True)
         if d.rejections or d.fatal:
-            buf = self.quarantine.setdefault(tenant, q.QuarantineBuffer())
+            received = _EPOCH + dt.timedelta(microseconds=meta.received_us)
+            buf = self.quarantine.setdefault(meta.tenant, q.QuarantineBuffer())
             src = self.source if meta.endpoint == "batch" else f"{self.source}:{meta.endpoint}"
             where = f"{record.segment}@{record.offset}"
             if d.fatal:
@@ -217,13 +450,22 @@ class Batch:
                 buf.add(q.quarantine_id(where, r.index), received, src, "events",
                         f"event {r.index}: {r.reason}", r.payload.decode("utf-8", "replace"))
             self.size += len(d.rejections) + (1 if d.fatal else 0)
+        return d.events
 
-    def commit(self, ws: Workspace, result: LoadResult) -> None:
-        """Write the batch to the lake (events, then quarantine)."""
+    def prepare(self) -> None:
+        """Build each tenant's table (CPU-bound, holds the GIL); idempotent."""
         for tenant, rows in self.events.items():
-            if not len(rows):
-                continue
-            w = write_events(ws, tenant, rows.to_arrow())
+            if tenant not in self.tables and len(rows):
+                self.tables[tenant] = rows.to_arrow(redo=self._decode)
+        for rows in self.events.values():  # the tables hold what is needed now
+            rows.events.clear()
+            rows.runs.clear()
+
+    def write(self, ws: Workspace, result: LoadResult) -> None:
+        """Write the prepared tables to the lake (events, then quarantine)."""
+        for tenant, table in self.tables.items():
+            rows = self.events[tenant]
+            w = write_events(ws, tenant, table)
             dup = w.duplicates + rows.in_batch_duplicates
             result.events += w.new
             result.duplicates += dup
@@ -234,6 +476,15 @@ class Batch:
             result.add_tenant(tenant, quarantined=n)
         result.records += self.records
         result.batches += 1
+
+    def commit(self, ws: Workspace, result: LoadResult) -> None:
+        """Prepare and write the batch."""
+        self.prepare()
+        self.write(ws, result)
+
+    @property
+    def tenants(self) -> list[str]:
+        return sorted(set(self.events) | set(self.quarantine))
 
 
 def _segments_records(segments: Iterable[SealedSegment]) -> Iterator[tuple[SealedSegment, Record | None]]:
@@ -256,6 +507,38 @@ def loader_lock(ws: Workspace, name: str = "loader") -> Iterator[None]:
         os.close(fd)
 
 
+class _Writer:
+    """Writes one prepared batch at a time in a thread, while the caller decodes the
+    next: the lake commit (delta-rs), dedupe (DuckDB) and pseudonymization (Arrow
+    kernels) release the GIL. A failure is raised on the caller's next call."""
+
+    def __init__(self, ws: Workspace, result: LoadResult) -> None:
+        self.ws, self.result = ws, result
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, batch: Batch, done: list[SealedSegment]) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(batch, list(done)),
+                                        name="loader-write", daemon=True)
+        done.clear()
+        self._thread.start()
+
+    def _run(self, batch: Batch, done: list[SealedSegment]) -> None:
+        try:
+            _write(self.ws, batch, done, self.result)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            self._error = exc
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
 def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progress | None = None) -> LoadResult:
     """Drain the spool's sealed segments into the lake; returns what was loaded.
 
@@ -263,45 +546,57 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
         batch_events: micro-batch size (default ``collect.batch_max_events``).
         progress: called as ``progress("load", records_done, records_done)``.
     """
-    size = batch_events or ws.settings.collect.batch_max_events
+    c = ws.settings.collect
+    size = batch_events or c.batch_max_events
     result = LoadResult()
     start = time.perf_counter()
     with loader_lock(ws):
-        batch = Batch("http")
-        done_segments: list[SealedSegment] = []
-        for seg, rec in _segments_records(sealed_segments(ws.spool_dir)):
-            if rec is None:
-                done_segments.append(seg)
-                result.damaged_bytes += seg.damaged_bytes
-                continue
-            batch.add(rec)
-            if batch.size >= size:
-                _commit(ws, batch, done_segments, result)
-                batch = Batch("http")
-                if progress:
-                    progress("load", result.records, result.records)
-        _commit(ws, batch, done_segments, result)
+        writer = _Writer(ws, result)
+        try:
+            batch = Batch("http", c.max_event_bytes)
+            done_segments: list[SealedSegment] = []
+            for seg, rec in _segments_records(sealed_segments(ws.spool_dir)):
+                if rec is None:
+                    done_segments.append(seg)
+                    result.damaged_bytes += seg.damaged_bytes
+                    continue
+                batch.add(rec)
+                if batch.size >= size:
+                    batch.prepare()
+                    writer.submit(batch, done_segments)
+                    batch = Batch("http", c.max_event_bytes)
+                    if progress:
+                        progress("load", result.records, result.records)
+            batch.prepare()
+            writer.submit(batch, done_segments)
+        finally:
+            writer.wait()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _commit(ws: Workspace, batch: Batch, done: list[SealedSegment], result: LoadResult) -> None:
+def _write(ws: Workspace, batch: Batch, done: list[SealedSegment], result: LoadResult) -> None:
     t0 = time.perf_counter()
-    before = LoadResult(**{k: v for k, v in result.to_dict().items() if k != "tenants"})
+    mine = LoadResult()
     if batch.records:
-        batch.commit(ws, result)
+        batch.write(ws, mine)
     for seg in done:  # the batch is in the lake: now the segments may go
         seg.delete()
-    result.segments += len(done)
+    mine.segments = len(done)
+    _merge(result, mine)
     if batch.records or done:
         record_load(ws, "spool", {
-            "records": result.records - before.records, "events": result.events - before.events,
-            "duplicates": result.duplicates - before.duplicates,
-            "quarantined": result.quarantined - before.quarantined,
-            "segments": len(done), "seconds": round(time.perf_counter() - t0, 3),
-            "tenants": sorted(set(batch.events) | set(batch.quarantine)),
+            "records": mine.records, "events": mine.events, "duplicates": mine.duplicates,
+            "quarantined": mine.quarantined, "segments": len(done),
+            "seconds": round(time.perf_counter() - t0, 3), "tenants": batch.tenants,
         })
-    done.clear()
+
+
+def _merge(total: LoadResult, part: LoadResult) -> None:
+    for k in ("batches", "records", "events", "duplicates", "quarantined", "segments"):
+        setattr(total, k, getattr(total, k) + getattr(part, k))
+    for tenant, counts in part.tenants.items():
+        total.add_tenant(tenant, **counts)
 
 
 def record_load(ws: Workspace, source: str, counts: dict[str, Any]) -> None:
