@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from parcours.values import jsonable
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -40,27 +42,17 @@ def open_ws(path: Path | None) -> Any:
     return open_workspace(path if path is not None else default_workspace())
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value
-
-
 def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = None) -> None:
     """Print rows as JSON (one array) or as a Rich table."""
     if as_json:
-        typer.echo(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], ensure_ascii=False))
+        typer.echo(json.dumps([{k: jsonable(v) for k, v in r.items()} for r in rows], ensure_ascii=False))
         return
     table = Table(title=title)
     columns = list(rows[0]) if rows else []
     for c in columns:
         table.add_column(str(c))
     for r in rows:
-        table.add_row(*("" if r[c] is None else str(_jsonable(r[c])) for c in columns))
+        table.add_row(*("" if r[c] is None else str(jsonable(r[c])) for c in columns))
     console.print(table)
 
 

@@ -29,20 +29,11 @@ from parcours.privacy import audit
 from parcours.privacy.files import write_private
 from parcours.privacy.scrub import drop_serving, rewrite_spool, scrub_files
 from parcours.privacy.subject import Subject, find_subject, token_matcher
+from parcours.values import jsonable
 
 if TYPE_CHECKING:
     from parcours.progress import Progress
     from parcours.workspace import Workspace
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def _matching_rows(ws: Workspace, tenant: str, zone: str, table: str, values: set[str]) -> pa.Table:
@@ -90,7 +81,7 @@ def export_subject(
         tables[table] = {
             "zone": zone,
             "count": rows.num_rows,
-            "rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows.to_pylist()],
+            "rows": [{k: jsonable(v) for k, v in r.items()} for r in rows.to_pylist()],
         }
     doc = {
         "tenant": tenant,

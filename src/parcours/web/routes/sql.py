@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from parcours.privacy import audit
 from parcours.privacy.errors import ForbiddenError
 from parcours.privacy.roles import RAW_SQL_ROLES
+from parcours.values import jsonable
 from parcours.web.auth import Principal, allow
 from parcours.web.deps import get_workspace
 from parcours.workspace import Workspace
@@ -38,16 +39,6 @@ class SQLOut(BaseModel):
     truncated: bool
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 @router.post("/tenants/{tenant}/sql", response_model=SQLOut)
 def run_query(
     tenant: str,
@@ -67,5 +58,5 @@ def run_query(
     truncated = table.num_rows > body.limit
     table = table.slice(0, body.limit)
     columns = table.column_names
-    rows = [[_jsonable(v) for v in row.values()] for row in table.to_pylist()]
+    rows = [[jsonable(v) for v in row.values()] for row in table.to_pylist()]
     return SQLOut(columns=columns, rows=rows, row_count=len(rows), truncated=truncated)
