@@ -107,13 +107,41 @@ contexts = st.sampled_from([None, {}, {"channel": "store"}, {"channel": ""}, {"c
                             {"ip": "10.0.0.1", "channel": "x" * 80}, {"note": "\"channel\" in text"}])
 
 
+_EDGES = {
+    "type": ["track", "page", "alias", "group", "screen", "identify", "Track", None, 3],
+    "messageId": ["m", "", None, 7], "userId": ["u", "", None, 0, -1], "anonymousId": ["a", "", None, 0],
+    "event": ["E", "", None], "name": ["N", "", None], "groupId": ["g", "", None, 0],
+    "previousId": ["p", "", None, 0],
+    "timestamp": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "1969-12-31T23:59:59.999999Z",
+                  "2100-12-31T23:59:59.999999Z", "2101-01-01T00:00:00Z", "1970-01-01T01:00:00+02:00", None],
+    "properties": [{}, None, [], "x", 0], "traits": [{}, None, [1]], "context": [{}, None, "c"],
+}
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> dict:
+    """A valid event with one or two fields moved to an edge (absent, empty, 0, odd):
+    where the rules' boundaries are."""
+    e = valid_event(draw(st.integers(0, 3)), draw(st.sampled_from(
+        ["track", "identify", "page", "screen", "group", "alias"])))
+    e["anonymousId"] = "a"
+    for name in draw(st.lists(st.sampled_from(sorted(_EDGES)), min_size=1, max_size=2, unique=True)):
+        if draw(st.booleans()):
+            e.pop(name, None)
+        else:
+            e[name] = draw(st.sampled_from(_EDGES[name]))
+    return e
+
+
 @st.composite
 def body(draw: st.DrawFn) -> bytes:
     """A batch mixing events of every shape, valid ones, hostile ones and shared ids."""
     events = []
     for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["any", "any", "valid", "bad"]))
-        if kind == "any":
+        kind = draw(st.sampled_from(["any", "near", "near", "near", "valid", "bad"]))
+        if kind == "near":
+            e = draw(near_valid())
+        elif kind == "any":
             e = draw(any_event())
         elif kind == "valid":
             e = valid_event(draw(st.integers(0, 3)), draw(st.sampled_from(
@@ -133,7 +161,7 @@ def body(draw: st.DrawFn) -> bytes:
     return json.dumps(doc, ensure_ascii=draw(st.booleans())).encode()
 
 
-@settings(max_examples=300, deadline=None, database=None,
+@settings(max_examples=800, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(body())
 def test_column_checks_reject_exactly_what_decode_rejects(b: bytes) -> None:
