@@ -259,7 +259,10 @@ def _table(evs: list[Event], runs: list[_Run], start: int, end: int) -> pa.Table
     context, context_bad = _json_column([e.context for e in part])
 
     is_track, is_page = pc.equal(typ, "track"), pc.is_in(typ, pa.array(["page", "screen"]))
-    event = pc.if_else(is_track, name, pc.if_else(is_page, page, typ))
+    if pc.all(pc.fill_null(is_track, False)).as_py():
+        event = name
+    else:
+        event = pc.if_else(is_track, name, pc.if_else(is_page, page, typ))
     fallback = pc.if_else(pc.equal(typ, "screen"), "app", "web")
     channel = pc.coalesce(default, fallback)
     mentions = pc.fill_null(pc.match_substring(context, '"channel"'), False)
@@ -310,7 +313,10 @@ def _empty(arr: pa.Array) -> pa.Array:
 
 
 def _no_empty(arr: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    empty = pc.equal(arr, "")
+    if not pc.any(empty).as_py():
+        return arr
+    return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
 
 
 def _id_column(values: list[Any]) -> pa.Array:
@@ -334,16 +340,19 @@ def _ts_column(values: list[dt.datetime | None]) -> pa.Array:
 def _json_column(raws: list[Any]) -> tuple[pa.Array, pa.Array]:
     """Raw JSON values (msgspec.Raw or bytes) as a string column — absent and ``null``
     become nulls — and a mask of the values that are not objects."""
-    lengths = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
-    offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+    n = len(raws)
+    lengths = np.fromiter(map(len, raws), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    data = b"".join(raws)  # one copy, in C (Raw is a buffer)
-    big = pa.LargeStringArray.from_buffers(len(raws), pa.py_buffer(offsets), pa.py_buffer(data))
+    data = pa.py_buffer(b"".join(raws))  # one copy, in C (Raw is a buffer)
+    big = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data)
     big.validate(full=True)  # UTF-8 (the bodies were checked; this keeps the column honest)
-    arr = big.cast(pa.string())  # raises rather than wraps past 2 GiB
-    absent = pc.or_(pc.equal(pa.array(lengths), 0), pc.equal(arr, "null"))
-    not_object = pc.and_(pc.invert(absent), pc.invert(pc.starts_with(arr, "{")))
-    return pc.if_else(absent, pa.scalar(None, pa.string()), arr), not_object
+    absent = pc.or_(pc.equal(pa.array(lengths), 0), pc.equal(big, "null"))
+    not_object = pc.and_(pc.invert(absent), pc.invert(pc.starts_with(big, "{")))
+    if pc.any(absent).as_py():  # the nulls as a validity bitmap over the same buffers
+        valid = pc.invert(absent)
+        big = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data, valid.buffers()[1])
+    return big.cast(pa.string()), not_object  # the cast raises rather than wraps past 2 GiB
 
 
 @dataclass
