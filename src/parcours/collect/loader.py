@@ -559,12 +559,19 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
     size = batch_events or c.batch_max_events
     result = LoadResult()
     start = time.perf_counter()
+    held: list[SealedSegment] = []
+
+    def segments() -> Iterator[SealedSegment]:
+        for seg in sealed_segments(ws.spool_dir):
+            held.append(seg)
+            yield seg
+
     with loader_lock(ws):
         writer = _Writer(ws, result)
         try:
             batch = Batch("http", c.max_event_bytes)
             done_segments: list[SealedSegment] = []
-            for seg, rec in _segments_records(sealed_segments(ws.spool_dir)):
+            for seg, rec in _segments_records(segments()):
                 if rec is None:
                     done_segments.append(seg)
                     result.damaged_bytes += seg.damaged_bytes
@@ -579,7 +586,11 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
             batch.prepare()
             writer.submit(batch, done_segments)
         finally:
-            writer.wait()
+            try:
+                writer.wait()
+            finally:  # after a failure, the segments not loaded stay for the next load
+                for seg in held:
+                    seg.release()
     result.seconds = time.perf_counter() - start
     return result
 
