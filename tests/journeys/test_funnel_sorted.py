@@ -85,7 +85,8 @@ def test_sort_order_with_a_key_too_wide_for_64_bits():
     pid[:2500] = pid[2500:]  # profiles with several events
     u = rng.integers(0, 2**40, 5000)
     u[100:200] = u[300:400]  # equal times
-    u[:50] = u[50:100] ^ 1  # times one microsecond apart (the dropped bits)
+    u[:50] = u[50:100] ^ 1  # one profile's times a microsecond apart (the dropped bits)
+    pid[:50] = pid[50:100]
     order = sort_order(pid, u)
     assert sorted(order.tolist()) == list(range(5000))
     got = list(zip(pid[order].tolist(), u[order].tolist(), strict=True))

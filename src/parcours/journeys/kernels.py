@@ -26,9 +26,10 @@ import numpy as np
 def sort_order(pid: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Indexes ordering the events by ``(pid, u)`` (integers; ties in any order).
 
-    One sort of a packed 64-bit key (profile in the high bits, time in the low bits);
-    when both do not fit, the time's lowest bits are left out of that key and a second,
-    stable sort over nearly sorted keys puts them back in order.
+    One sort of a packed 64-bit key, profile in the high bits and time in the low bits.
+    When both do not fit, the time's lowest bits are left out of that key; the events
+    then tied on the key (a profile's events a few microseconds apart: few) are sorted
+    again among themselves by their full time.
     """
     n = len(pid)
     if n == 0:
@@ -37,19 +38,22 @@ def sort_order(pid: np.ndarray, u: np.ndarray) -> np.ndarray:
     t = u.astype(np.int64) - int(u.min())
     pbits, tbits = int(p.max()).bit_length(), int(t.max()).bit_length()
     shift = max(0, pbits + tbits - 63)
-    if shift > 63 - n.bit_length():  # not even a rank and the low bits fit: two keys
+    if shift > tbits:  # no room for any of the time: two keys
         return np.lexsort((t, p))
     key = (p << (tbits - shift)) | (t >> shift)
     del p
     order = np.argsort(key)
     if shift:
         k = key[order]
-        run = np.empty(n, np.int64)
-        run[0] = 0
-        np.cumsum(k[1:] != k[:-1], out=run[1:])
-        del k
-        fine = (run << shift) | (t[order] & ((1 << shift) - 1))
-        order = order[np.argsort(fine, kind="stable")]
+        del key
+        tie = np.zeros(n, bool)
+        tie[1:] = k[1:] == k[:-1]
+        tie[:-1] |= tie[1:]
+        rows = np.flatnonzero(tie)
+        if len(rows):
+            # the tied rows, by their run of equal keys (runs stay in order) then time
+            sub = np.lexsort((t[order[rows]], k[rows]))
+            order[rows] = order[rows][sub]
     return order
 
 
@@ -238,3 +242,70 @@ def medians(values: np.ndarray, keys: np.ndarray | None = None, n_keys: int = 1
     lo, hi = begin + (count - 1) // 2, begin + count // 2
     out[key] = v[lo] * 0.5 + v[hi] * 0.5
     return out
+
+
+def walk_steps(prof: np.ndarray, step: np.ndarray, keep: np.ndarray | None,
+               hit: np.ndarray | None, *, forward: bool, collapse: bool, steps: int,
+               n_prof: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``steps`` steps of every profile from its anchor, as step codes.
+
+    Args:
+        prof: per event (sorted by profile, then in time order), the profile's rank.
+        step: per event, its step code (equal codes: equal names).
+        keep: which events are steps (None: all).
+        hit: which events are the anchor's; the anchor is a profile's first (None:
+            the journey's start, or its end walking backwards).
+        forward: walk after the anchor in time order, else before it backwards.
+        collapse: a step equal to the one before it (the anchor's included) is not
+            counted again.
+        steps: how many steps.
+        n_prof: how many profiles.
+
+    Returns:
+        ``(anchored, codes)``: the profiles anchored (ranks) and, per anchored profile
+        and level, the step code (-1 past the end of its path).
+    """
+    n = len(prof)
+    pos = np.arange(n)
+    if hit is not None:
+        at = np.flatnonzero(hit)
+        first = np.ones(len(at), bool)
+        first[1:] = prof[at[1:]] != prof[at[:-1]]
+        at = at[first]  # each profile's first hit
+        anchor = np.full(n_prof + 1, -1, np.int64)
+        anchor[prof[at]] = at
+        mine = anchor[prof]
+        side = ((pos > mine) & (mine >= 0)) if forward else pos < mine
+        del mine
+        if keep is not None:
+            side &= keep
+        side[at] = True
+        sel = np.flatnonzero(side)
+        del side
+        base = 0  # the anchor row is level 0
+    else:
+        sel = pos if keep is None else np.flatnonzero(keep)
+        base = 1
+    del pos
+    if not forward:
+        sel = sel[::-1]
+    sp, ss = prof[sel], step[sel]
+    del sel
+    new = np.ones(len(sp), bool)
+    new[1:] = sp[1:] != sp[:-1]
+    if collapse and len(sp):
+        change = new.copy()
+        change[1:] |= ss[1:] != ss[:-1]
+        sp, ss, new = sp[change], ss[change], new[change]
+    # the level of each row: its place among its profile's rows
+    begin = np.flatnonzero(new)
+    level = np.arange(len(sp)) - np.repeat(begin, np.diff(np.append(begin, len(sp)))) + base
+    anchored = sp[begin]
+    if not forward:
+        anchored = anchored[::-1]
+    rank = np.zeros(n_prof + 1, np.int64)
+    rank[anchored] = np.arange(len(anchored))
+    codes = np.full((len(anchored), steps), -1, np.int64)
+    ok = (level >= 1) & (level <= steps)
+    codes[rank[sp[ok]], level[ok] - 1] = ss[ok]
+    return anchored, codes

@@ -127,12 +127,17 @@ def paths(
               "collapse_repeats": collapse_repeats, "top": top}
 
     t = check_events(events)
+    forward = direction == "next"
+    start_label = event if event is not None else (JOURNEY_START if forward else JOURNEY_END)
+    cols = [f"_s{k}" for k in range(1, steps + 1)]
+    if ORDER in t.columns and PROFILE in t.columns and t.get_backend().name == "duckdb":
+        agg = _sorted_paths(t, event, forward, steps, step_by, collapse_repeats, top)
+        return _result(agg, cols, params, start_label, forward, event)
     if PROFILE in t.columns:  # the journey store's profile code: integers to partition on
         t = t.mutate(profile_id=t[PROFILE])
     # step names on every event (a page path may be anchored at a track event); the
     # page filter of with_steps becomes a flag so the anchor row stays
     t = with_steps(t, "channel_event" if step_by == "channel_event" else "event")
-    forward = direction == "next"
     keep = t.type.isin(["page", "screen"]) if step_by == "page" else ibis.literal(True)
     if ORDER in t.columns and collapse_repeats:
         rows = _keyed_rows(t, event, forward, keep)
@@ -154,16 +159,136 @@ def paths(
     rows = rows.mutate(_rk=ibis.dense_rank().over(
         group_by=rows._level, order_by=[ibis.desc(rows._n), rows.step]))
     rows = rows.mutate(label=(rows._rk < top).ifelse(rows.step, OTHER))
-    cols = [f"_s{k}" for k in range(1, steps + 1)]
     wide = rows.group_by("profile_id").agg(**{
         c: (rows._level == k).ifelse(rows.label, ibis.null("string")).max()
         for k, c in enumerate(cols, start=1)
     })
     wide = wide.select(**{c: wide[c].fill_null(END) for c in cols})
     agg = wide.group_by(cols).agg(profiles=wide.count()).to_pyarrow()
-
-    start_label = event if event is not None else (JOURNEY_START if forward else JOURNEY_END)
     return _result(agg, cols, params, start_label, forward, event)
+
+
+def _sorted_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step_by: str,
+                  collapse: bool, top: int) -> pa.Table:
+    """The paths of the journey store's table ``t`` with numpy, in one read: profile
+    code, order key and the ENUM names as dictionary codes, sorted by profile and order
+    key once (:func:`parcours.journeys.kernels.walk_steps`); names decoded at the end.
+
+    Gives the rows the Ibis expression gives (equal order keys are equal rows, so their
+    order among themselves changes no path)."""
+    import numpy as np
+
+    from parcours.journeys.kernels import sort_order, walk_steps
+
+    cols = {"p": t[PROFILE], "o": t[ORDER], "e": t.event}
+    if step_by == "channel_event":
+        cols["c"] = t.channel
+    if step_by == "page":
+        cols["y"] = t.type
+    sel = t.filter(t[PROFILE].notnull()).select(**cols)
+    backend = t.get_backend()
+    data = backend.con.sql(backend.compile(sel)).to_arrow_table()
+    pid, okey = data["p"].to_numpy(), data["o"].to_numpy()
+    ev, ev_names = _dict_codes(data["e"])
+    names: list[str | None] = list(ev_names)
+    combo = ev
+    if step_by == "channel_event":
+        ch, ch_names = _dict_codes(data["c"])
+        combo = ch * len(ev_names) + ev
+        names = [None if c is None or e is None else f"{c}:{e}"
+                 for c in ch_names for e in ev_names]
+    keep = None
+    if step_by == "page":
+        ty, ty_names = _dict_codes(data["y"])
+        keep = np.array([y in ("page", "screen") for y in ty_names], bool)[ty]
+    del data
+    hit = None
+    rows = None
+    if event is not None and len(pid):
+        hit = np.array([e == event for e in ev_names], bool)[ev]
+        if step_by == "channel_event":
+            hit |= np.array([n == event for n in names], bool)[combo]
+        # only the anchor's side of each profile's first hit is sorted (the store's
+        # profile codes are small integers: an array indexed by them)
+        first = np.full(int(pid.max()) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, pid[hit], okey[hit])
+        mine = first[pid]
+        rows = np.flatnonzero((okey >= mine) if forward else
+                              (okey <= mine) & (mine < np.iinfo(np.int64).max))
+        del first, mine
+        pid, okey, combo, hit = pid[rows], okey[rows], combo[rows], hit[rows]
+        keep = None if keep is None else keep[rows]
+    elif event is not None:
+        hit = np.zeros(0, bool)
+    order = sort_order(pid, okey)
+    pid, combo = pid[order], combo[order]
+    hit = None if hit is None else hit[order]
+    keep = None if keep is None else keep[order]
+    del okey, order, rows
+    new = np.ones(len(pid), bool)
+    new[1:] = pid[1:] != pid[:-1]
+    prof = np.cumsum(new) - 1
+    n_prof = int(prof[-1]) + 1 if len(prof) else 0
+    del pid, new
+    # one code per step name (as text: equal names are one step), "(none)" for a null
+    labels = list(dict.fromkeys("(none)" if n is None else n for n in names))
+    where = {n: i for i, n in enumerate(labels)}
+    step = np.array([where["(none)" if n is None else n] for n in names], np.int64)[combo]
+    del combo
+    _, codes = walk_steps(prof, step, keep, hit, forward=forward, collapse=collapse,
+                          steps=steps, n_prof=n_prof)
+    return _top_paths(codes, labels, top)
+
+
+def _dict_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
+    """A column as integer codes and the names they stand for (the last one None, for
+    nulls): the journey store's ENUMs arrive dictionary-encoded."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    col = col.unify_dictionaries()
+    names = col.chunk(0).dictionary.to_pylist() if col.num_chunks else []
+    parts = [pc.fill_null(c.indices, len(names)).to_numpy().astype(np.int64)
+             for c in col.chunks]
+    codes = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    return codes, [*names, None]
+
+
+def _top_paths(codes: Any, labels: list[str], top: int) -> pa.Table:
+    """Per level the ``top`` most frequent names (ties by name), the others as
+    :data:`OTHER`, a path's missing levels as :data:`END`; profiles per path."""
+    import numpy as np
+    import pyarrow as pa
+
+    n, steps = codes.shape
+    text = np.array([*labels, OTHER, END], dtype=object)
+    other, end = len(labels), len(labels) + 1
+    shown = np.empty_like(codes)
+    for k in range(steps):
+        col = codes[:, k]
+        counts = np.bincount(col[col >= 0], minlength=len(labels))
+        ranked = sorted((i for i in range(len(labels)) if counts[i]),
+                        key=lambda i: (-counts[i], labels[i]))
+        keep = np.full(len(labels), other, np.int64)
+        keep[ranked[:top]] = np.array(ranked[:top], np.int64)
+        shown[:, k] = np.where(col >= 0, keep[np.maximum(col, 0)], end)
+    base = len(labels) + 2
+    if base ** steps < 2**62:  # one integer per path: a 1-d unique
+        weights = base ** np.arange(steps, dtype=np.int64)
+        packed, count = np.unique(shown @ weights, return_counts=True)
+        paths = (packed[:, None] // weights) % base
+    else:
+        paths, count = np.unique(shown, axis=0, return_counts=True)
+    found: dict[tuple[str, ...], int] = {}
+    for path, c in zip(paths.tolist(), list(count), strict=True):
+        key = tuple(text[path].tolist())  # "other" or "(end)" as a real name: one path
+        found[key] = found.get(key, 0) + int(c)
+    cols = [f"_s{k}" for k in range(1, steps + 1)]
+    return pa.table({**{c: [p[i] for p in found] for i, c in enumerate(cols)},
+                     "profiles": list(found.values())})
 
 
 def _keyed_rows(t: ir.Table, event: str | None, forward: bool, keep: Any) -> ir.Table:
