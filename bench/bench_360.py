@@ -287,7 +287,7 @@ def _run_threads(base: str, token: str, keys: list[str], clients: int, per_clien
 
 def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per_customer: int = 100,
               workers: int = 2, channel_share: float = 0.0, client: str = "auto",
-              requests_per_client: int = 100, world_only: bool = False) -> dict:
+              requests_per_client: int = 100, world_only: bool = False, reuse_store: bool = False) -> dict:
     import httpx
 
     from parcours.identity import resolve
@@ -317,12 +317,20 @@ def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per
     if world_only:
         return out
     store_s = {}
+    builds = state.get("store", {})
     for zone in ("raw", "analytics"):  # what resolve(serve=True) runs, timed per zone
-        t = time.perf_counter()
-        serving_mod.refresh(ws, TENANT, zone)
-        store_s[zone] = {"seconds": round(time.perf_counter() - t, 1),
-                         "tables_s": dict(serving_mod.last_timings),
-                         "size_mib": round(serving_mod.store(ws, TENANT, zone).path.stat().st_size / 2**20, 1)}
+        s = serving_mod.store(ws, TENANT, zone)
+        if reuse_store and serving_mod.current(s) and zone in builds:
+            store_s[zone] = {**builds[zone], "reused": True}
+        else:
+            t = time.perf_counter()
+            serving_mod.refresh(ws, TENANT, zone)
+            store_s[zone] = builds[zone] = {
+                "seconds": round(time.perf_counter() - t, 1), "tables_s": dict(serving_mod.last_timings),
+                "size_mib": round(s.path.stat().st_size / 2**20, 1), "load_after": _load(),
+            }
+            state["store"] = builds
+            marker.write_text(json.dumps(state))
         print(f"store {zone}:", store_s[zone], flush=True)
     out["serving_store"] = {**store_s, "size_mib": _size_mib(ws.serving_dir / TENANT), "load_after": _load()}
     out["lake_mib"] = _size_mib(ws.lake.root / TENANT)
@@ -372,6 +380,8 @@ def main() -> None:
     p.add_argument("--workspace", type=Path, default=None,
                    help="keep the world in this folder and reuse it (generation, resolution) next time")
     p.add_argument("--world-only", action="store_true", help="build (or reuse) the world and stop")
+    p.add_argument("--reuse-store", action="store_true",
+                   help="serve the serving store a previous run built in --workspace (its figures kept)")
     p.add_argument("--keep", action="store_true", help="keep --workspace's world after the run")
     p.add_argument("--name", default="identity_360", help="results file name under bench/results/")
     a = p.parse_args()
@@ -382,7 +392,7 @@ def main() -> None:
         result["endpoint_360"] = bench_360(
             folder, a.customers, a.clients, a.seconds, per_customer=a.events_per_customer,
             workers=a.workers, channel_share=a.channel_share, client=a.client,
-            requests_per_client=a.requests, world_only=a.world_only,
+            requests_per_client=a.requests, world_only=a.world_only, reuse_store=a.reuse_store,
         )
     finally:
         if not (a.workspace and a.keep):

@@ -54,15 +54,15 @@ class Customer360:
     tenant: str
     zone: str
     profile_id: str
-    identifiers: list[dict[str, Any]]
     page: int
     page_size: int
     next_page: int | None
     merged_from: list[str] = field(default_factory=list)
     channel: str | None = None
-    #: the parts as JSON text: the profile and summary objects, one object per timeline
-    #: event and per verbatim
+    #: the parts as JSON text: the profile and summary objects, the identifiers array,
+    #: one object per timeline event and per verbatim
     profile_json: str = field(default="{}", repr=False)
+    identifiers_json: str = field(default="[]", repr=False)
     summary_json: str = field(default="{}", repr=False)
     timeline_json: list[str] = field(default_factory=list, repr=False)
     verbatims_json: list[str] = field(default_factory=list, repr=False)
@@ -70,6 +70,12 @@ class Customer360:
     @cached_property
     def profile(self) -> dict[str, Any]:
         return json.loads(self.profile_json)
+
+    @cached_property
+    def identifiers(self) -> list[dict[str, Any]]:
+        """Every identifier of the profile (``identifier``, ``id_type``, ``status``), by
+        type then value."""
+        return json.loads(self.identifiers_json)
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -98,7 +104,7 @@ class Customer360:
         e = _encode
         return b"".join((
             b'{"tenant":', e(self.tenant), b',"zone":', e(self.zone), b',"profile_id":', e(self.profile_id),
-            b',"profile":', self.profile_json.encode(), b',"identifiers":', e(self.identifiers),
+            b',"profile":', self.profile_json.encode(), b',"identifiers":', self.identifiers_json.encode(),
             b',"timeline":[', ",".join(self.timeline_json).encode(), b'],"page":', e(self.page),
             b',"page_size":', e(self.page_size), b',"next_page":', e(self.next_page),
             b',"verbatims":[', ",".join(self.verbatims_json).encode(), b'],"summary":',
@@ -199,20 +205,12 @@ def customer(
         )
     pid = find_profile(ws, tenant, key, zone)
     s = store(ws, tenant, zone)
-    prof = s.values("SELECT doc FROM profiles WHERE profile_id = ?", (pid,))
-    doc, _, summary = unpack(prof[0][0]).partition("\n") if prof and prof[0][0] else ("{}", "", "{}")
-    idents = [
-        {"identifier": k, "id_type": t, "status": st}
-        for k, t, st in s.values(
-            "SELECT key, id_type, status FROM keys WHERE profile_id = ? ORDER BY id_type, key", (pid,)
-        )
-    ]
+    # the document, identifiers, verbatims and merged profiles in one statement
+    row = s.values(_PARTS, (pid,))
+    blob, idents, vblob, merged = row[0] if row else (None, "[]", None, "[]")
+    doc, _, summary = unpack(blob).partition("\n") if blob else ("{}", "", "{}")
     timeline, has_more = _timeline(ws, tenant, zone, pid, channel, page, page_size)
-    vrows = s.values("SELECT items FROM verbatims WHERE profile_id = ?", (pid,))
-    verbatims = unpack(vrows[0][0]).split("\n")[:VERBATIMS_SHOWN] if vrows else []
-    merged = [r[0] for r in s.values(
-        "SELECT profile_id FROM profiles WHERE merged_into = ? ORDER BY profile_id", (pid,)
-    )]
+    verbatims = unpack(vblob).split("\n")[:VERBATIMS_SHOWN] if vblob else []
     if zone == "raw":
         from parcours.privacy import audit
 
@@ -221,10 +219,23 @@ def customer(
             detail={"key": key, "channel": channel, "page": page}, tenant=tenant,
         )
     return Customer360(
-        tenant=tenant, zone=zone, profile_id=pid, identifiers=idents, page=page, page_size=page_size,
-        next_page=page + 1 if has_more else None, merged_from=merged, channel=channel,
-        profile_json=doc, summary_json=summary or "{}", timeline_json=timeline, verbatims_json=verbatims,
+        tenant=tenant, zone=zone, profile_id=pid, page=page, page_size=page_size,
+        next_page=page + 1 if has_more else None, merged_from=json.loads(merged), channel=channel,
+        profile_json=doc, identifiers_json=idents, summary_json=summary or "{}", timeline_json=timeline, verbatims_json=verbatims,
     )
+
+
+#: One profile's parts but the timeline, in one read: its document, its identifiers (by
+#: type then value) and merged profiles as JSON arrays, its verbatims.
+_PARTS = """
+    SELECT p.doc,
+           (SELECT json_group_array(json_object('identifier', key, 'id_type', id_type, 'status', status))
+            FROM (SELECT key, id_type, status FROM keys WHERE profile_id = ?1 ORDER BY id_type, key)),
+           (SELECT items FROM verbatims WHERE profile_id = ?1),
+           (SELECT json_group_array(profile_id)
+            FROM (SELECT profile_id FROM profiles WHERE merged_into = ?1 ORDER BY profile_id))
+    FROM (SELECT ?1 AS id) AS q LEFT JOIN profiles AS p ON p.profile_id = q.id
+"""
 
 
 def _lines(s: ServingStore, pid: str, chunks: list[int]) -> list[str]:
@@ -273,9 +284,15 @@ def _timeline(
     offset = (page - 1) * size
     want = offset + size + 1  # the page and one look-ahead event
     if not channel and want <= depth:
-        first, last = offset // per, (offset + size) // per
-        got = _lines(s, pid, list(range(first, last + 1)))[offset - first * per:][: size + 1]
-        return got[:size], len(got) > size
+        first, last = offset // per, (offset + size - 1) // per
+        got = _lines(s, pid, list(range(first, last + 1)))[offset - first * per:]
+        if len(got) > size:
+            return got[:size], True
+        # the look-ahead event opens the next chunk: whether it exists is in the index,
+        # no need to read and unpack that chunk
+        more = len(got) == size and bool(s.values(
+            "SELECT 1 FROM timeline WHERE profile_id = ? AND chunk = ?", (pid, last + 1)))
+        return got, more
     index = s.values("SELECT chunk, size, channels FROM timeline WHERE profile_id = ? ORDER BY chunk", (pid,))
     complete = sum(n for _, n, _ in index) < depth  # the store holds every event of the profile
     if channel:
