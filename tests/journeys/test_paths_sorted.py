@@ -49,3 +49,16 @@ def test_numpy_paths_equal_the_ibis_paths(seed):
         assert fast == paths(plain, **kw).to_dict(), kw  # Ibis, numbered rows
         seen += len(fast["rows"])
     assert seen > 100
+
+
+def test_paths_read_in_pieces_of_profiles(monkeypatch):
+    """A store bigger than a piece is read in ranges of profile codes: same paths."""
+    import parcours.journeys.paths as paths_module
+
+    store = stored(_log(5), "paths_pieces")
+    kw = {"event": "home", "steps": 3, "top": 2, "step_by": "channel_event"}
+    whole = paths(store, **kw).to_dict()
+    monkeypatch.setattr(paths_module, "PIECE_EVENTS", 7)
+    assert paths(store, **kw).to_dict() == whole
+    assert paths(store.drop(PROFILE), **kw).to_dict() == whole
+    assert len(whole["rows"]) > 3

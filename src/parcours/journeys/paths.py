@@ -168,14 +168,42 @@ def paths(
     return _result(agg, cols, params, start_label, forward, event)
 
 
+#: Events per piece of the numpy paths: profiles are read in ranges of their code so
+#: that no more than about this many events are in memory at once.
+PIECE_EVENTS = 20_000_000
+
+
 def _sorted_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step_by: str,
                   collapse: bool, top: int) -> pa.Table:
-    """The paths of the journey store's table ``t`` with numpy, in one read: profile
-    code, order key and the ENUM names as dictionary codes, sorted by profile and order
-    key once (:func:`parcours.journeys.kernels.walk_steps`); names decoded at the end.
+    """The paths of the journey store's table ``t`` with numpy: per range of profile
+    codes (:data:`PIECE_EVENTS` events at most), one read of the profile code, order
+    key and ENUM names as dictionary codes, one sort by profile and order key, then
+    :func:`parcours.journeys.kernels.walk_steps`; the top names per level over all
+    profiles, names decoded at the end.
 
     Gives the rows the Ibis expression gives (equal order keys are equal rows, so their
     order among themselves changes no path)."""
+    import numpy as np
+
+    backend = t.get_backend()
+    t = t.filter(t[PROFILE].notnull())
+    size = t.aggregate(n=t.count(), low=t[PROFILE].min(), high=t[PROFILE].max())
+    n, low, high = backend.con.sql(backend.compile(size)).fetchall()[0]
+    labels: dict[str, int] = {}
+    found = [np.empty((0, steps), np.int64)]
+    if n:
+        pieces = max(1, -(-int(n) // PIECE_EVENTS))
+        bounds = np.linspace(int(low), int(high) + 1, pieces + 1).astype(np.int64)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            piece = t.filter(t[PROFILE] >= int(lo), t[PROFILE] < int(hi)) if pieces > 1 else t
+            found.append(_piece_paths(piece, event, forward, steps, step_by, collapse, labels))
+    return _top_paths(np.concatenate(found), list(labels), top)
+
+
+def _piece_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step_by: str,
+                 collapse: bool, labels: dict[str, int]) -> Any:
+    """The step codes (into ``labels``, which grows) of the anchored profiles of ``t``,
+    one row per profile, -1 past a path's end."""
     import numpy as np
 
     from parcours.journeys.kernels import sort_order, walk_steps
@@ -185,16 +213,15 @@ def _sorted_paths(t: ir.Table, event: str | None, forward: bool, steps: int, ste
         cols["c"] = t.channel
     if step_by == "page":
         cols["y"] = t.type
-    sel = t.filter(t[PROFILE].notnull()).select(**cols)
     backend = t.get_backend()
-    data = backend.con.sql(backend.compile(sel)).to_arrow_table()
+    data = backend.con.sql(backend.compile(t.select(**cols))).to_arrow_table()
     pid, okey = data["p"].to_numpy(), data["o"].to_numpy()
     ev, ev_names = _dict_codes(data["e"])
     names: list[str | None] = list(ev_names)
     combo = ev
     if step_by == "channel_event":
         ch, ch_names = _dict_codes(data["c"])
-        combo = ch * len(ev_names) + ev
+        combo = ch.astype(np.int32) * len(ev_names) + ev
         names = [None if c is None or e is None else f"{c}:{e}"
                  for c in ch_names for e in ev_names]
     keep = None
@@ -203,41 +230,43 @@ def _sorted_paths(t: ir.Table, event: str | None, forward: bool, steps: int, ste
         keep = np.array([y in ("page", "screen") for y in ty_names], bool)[ty]
     del data
     hit = None
-    rows = None
     if event is not None and len(pid):
         hit = np.array([e == event for e in ev_names], bool)[ev]
         if step_by == "channel_event":
             hit |= np.array([n == event for n in names], bool)[combo]
         # only the anchor's side of each profile's first hit is sorted (the store's
         # profile codes are small integers: an array indexed by them)
-        first = np.full(int(pid.max()) + 1, np.iinfo(np.int64).max)
+        none = np.iinfo(np.int64).max
+        first = np.full(int(pid.max()) + 1, none)
         np.minimum.at(first, pid[hit], okey[hit])
         mine = first[pid]
-        rows = np.flatnonzero((okey >= mine) if forward else
-                              (okey <= mine) & (mine < np.iinfo(np.int64).max))
+        side = (okey >= mine) if forward else (okey <= mine) & (mine < none)
         del first, mine
-        pid, okey, combo, hit = pid[rows], okey[rows], combo[rows], hit[rows]
-        keep = None if keep is None else keep[rows]
+        pid, okey, combo, hit = pid[side], okey[side], combo[side], hit[side]
+        keep = None if keep is None else keep[side]
+        del side
     elif event is not None:
         hit = np.zeros(0, bool)
+    del ev
     order = sort_order(pid, okey)
+    del okey
     pid, combo = pid[order], combo[order]
     hit = None if hit is None else hit[order]
     keep = None if keep is None else keep[order]
-    del okey, order, rows
+    del order
     new = np.ones(len(pid), bool)
     new[1:] = pid[1:] != pid[:-1]
     prof = np.cumsum(new) - 1
     n_prof = int(prof[-1]) + 1 if len(prof) else 0
     del pid, new
     # one code per step name (as text: equal names are one step), "(none)" for a null
-    labels = list(dict.fromkeys("(none)" if n is None else n for n in names))
-    where = {n: i for i, n in enumerate(labels)}
-    step = np.array([where["(none)" if n is None else n] for n in names], np.int64)[combo]
+    for name in names:
+        labels.setdefault("(none)" if name is None else name, len(labels))
+    step = np.array([labels["(none)" if n is None else n] for n in names], np.int32)[combo]
     del combo
     _, codes = walk_steps(prof, step, keep, hit, forward=forward, collapse=collapse,
                           steps=steps, n_prof=n_prof)
-    return _top_paths(codes, labels, top)
+    return codes
 
 
 def _dict_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
@@ -251,9 +280,9 @@ def _dict_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
         col = pc.dictionary_encode(col)
     col = col.unify_dictionaries()
     names = col.chunk(0).dictionary.to_pylist() if col.num_chunks else []
-    parts = [pc.fill_null(c.indices, len(names)).to_numpy().astype(np.int64)
-             for c in col.chunks]
-    codes = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    small = np.int16 if len(names) < 2**15 else np.int32
+    parts = [pc.fill_null(c.indices, len(names)).to_numpy().astype(small) for c in col.chunks]
+    codes = np.concatenate(parts) if parts else np.empty(0, small)
     return codes, [*names, None]
 
 
