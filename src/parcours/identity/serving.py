@@ -62,6 +62,10 @@ VERBATIMS_PER_PROFILE = 10
 #: Bumped whenever the tables below change; a store of another version is rebuilt.
 SCHEMA_VERSION = "3"
 BATCH_ROWS = 20_000
+#: Events per pass of the timeline statement: past this the profiles are split into
+#: parts (by a hash of the profile id) shaped one after the other, so the per-profile
+#: lists in DuckDB's aggregate hold one part's events, not the whole log's.
+PART_EVENTS = 5_000_000
 
 SCHEMA = [
     "CREATE TABLE keys (key TEXT NOT NULL, id_type TEXT NOT NULL, profile_id TEXT NOT NULL, "
@@ -224,6 +228,27 @@ def _verbatims_sql(verb: str) -> str:
     """
 
 
+def _timeline_rows(sql: _Sql, ev: ir.Table, events: int,
+                   progress: Progress | None = None) -> Iterator[pa.RecordBatch]:
+    """The timeline rows, shaped in one pass or, past :data:`PART_EVENTS` events, in
+    parts over a temporary table of the profiled events (the lake and the identity map
+    are read and joined once)."""
+    parts = max(1, -(-events // PART_EVENTS))
+    rel = sql.relation(ev)
+    if parts == 1:
+        yield from sql.batches(_timeline_sql(rel))
+        return
+    name = f"_serving_tl_{uuid.uuid4().hex[:12]}"
+    sql.con.execute(f"CREATE TEMP TABLE {name} AS SELECT hash(profile_id) % {parts} AS _part, * FROM {rel}")
+    try:
+        for part in range(parts):
+            yield from sql.batches(_timeline_sql(f"(SELECT * EXCLUDE (_part) FROM {name} WHERE _part = {part})"))
+            if progress is not None:
+                progress("serving store timeline", part + 1, parts)
+    finally:
+        sql.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def _packed(batches: Iterable[pa.RecordBatch], packed: int) -> Iterator[tuple[Any, ...]]:
     """The batches' rows as tuples, column ``packed`` compressed (:func:`pack`)."""
     for b in batches:
@@ -268,7 +293,8 @@ def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None 
             "profiles": (["profile_id", "merged_into", "doc"], _packed(sql.batches(
                 _profiles_sql(sql.relation(prof), sql.arrow(summ) if summ is not None else None)), 2)),
             "timeline": (["profile_id", "chunk", "size", "channels", "events"],
-                         _packed(sql.batches(_timeline_sql(sql.relation(ev))), 4)),
+                         _packed(_timeline_rows(sql, ev, ws.lake.info(tenant, zone, "events").rows,
+                                                progress), 4)),
             "verbatims": (["profile_id", "items"],
                           _packed(sql.batches(_verbatims_sql(sql.relation(verb))), 1) if verb is not None else []),
             # the depth and chunk size the store was built with: readers use these, not
