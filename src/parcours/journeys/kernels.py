@@ -26,34 +26,33 @@ import numpy as np
 def sort_order(pid: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Indexes ordering the events by ``(pid, u)`` (integers; ties in any order).
 
-    One sort of a packed 64-bit key, profile in the high bits and time in the low bits.
-    When both do not fit, the time's lowest bits are left out of that key; the events
-    then tied on the key (a profile's events a few microseconds apart: few) are sorted
-    again among themselves by their full time.
+    Sorts on one packed 64-bit key, the profile in the high bits and the time in the
+    low bits. When both do not fit, a linear radix pass first splits the profiles into
+    buckets small enough for their key to fit, and each bucket is sorted alone (its
+    events fit in the processor's cache: faster than one big sort, too).
     """
     n = len(pid)
     if n == 0:
         return np.empty(0, np.int64)
-    p = pid.astype(np.int64) - int(pid.min())
     t = u.astype(np.int64) - int(u.min())
-    pbits, tbits = int(p.max()).bit_length(), int(t.max()).bit_length()
-    shift = max(0, pbits + tbits - 63)
-    if shift > tbits:  # no room for any of the time: two keys
+    tbits = int(t.max()).bit_length()
+    p = pid.astype(np.int64) - int(pid.min())
+    room = 63 - tbits  # bits left for the profile in a key
+    if room < 1:
         return np.lexsort((t, p))
-    key = (p << (tbits - shift)) | (t >> shift)
-    del p
-    order = np.argsort(key)
-    if shift:
-        k = key[order]
-        del key
-        tie = np.zeros(n, bool)
-        tie[1:] = k[1:] == k[:-1]
-        tie[:-1] |= tie[1:]
-        rows = np.flatnonzero(tie)
-        if len(rows):
-            # the tied rows, by their run of equal keys (runs stay in order) then time
-            sub = np.lexsort((t[order[rows]], k[rows]))
-            order[rows] = order[rows][sub]
+    if int(p.max()).bit_length() <= room:
+        return np.argsort((p << tbits) | t)
+    bucket = p >> room
+    # stable (radix on 16 bits): each bucket keeps the events' order
+    by = np.argsort(bucket.astype(np.uint16) if int(bucket.max()) < 2**16 else bucket,
+                    kind="stable")
+    key = ((p[by] & ((1 << room) - 1)) << tbits) | t[by]
+    del p, t
+    edges = np.flatnonzero(np.diff(bucket[by])) + 1
+    del bucket
+    order = np.empty(n, np.int64)
+    for lo, hi in zip(np.r_[0, edges], np.r_[edges, n], strict=True):
+        order[lo:hi] = by[lo:hi][np.argsort(key[lo:hi])]
     return order
 
 
