@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -63,8 +64,17 @@ def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
     )
 
 
-def traits(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None) -> pa.Table:
+def traits(
+    ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None,
+    keep: Callable[[ir.Table], ir.Table] | None = None,
+) -> pa.Table:
     """Traits per profile: for each trait, the CRM value, else the latest identify value.
+
+    Args:
+        keep: materializes a table (the resolution's scratch space); when given, the
+            identify calls' trait values are extracted from their JSON once, into one
+            column per trait, before being unpivoted: the engine would otherwise run each
+            extraction (a regex) in the filter on values and again in the projection.
 
     Returns:
         ``(profile_id, traits)``, ``traits`` a JSON object (traits in ``CRM_TRAITS`` order),
@@ -85,10 +95,16 @@ def traits(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None
     if ws.lake.exists(tenant, zone, "events"):
         ev = events if events is not None else profile_events(ws, tenant, zone)
         ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
-        for trait in EVENT_TRAITS:
-            parts.append(ev.select(
-                profile_id="profile_id", trait=ibis.literal(trait), value=json_value(ev.traits, trait),
-                priority=ibis.literal(SOURCE_PRIORITY["identify"]), ts=ev.timestamp.cast(ts_type),
+        wide = ev.select(
+            "profile_id", ts=ev.timestamp.cast(ts_type),
+            **{f"_t{i}": json_value(ev.traits, trait) for i, trait in enumerate(EVENT_TRAITS)},
+        )
+        if keep is not None:
+            wide = keep(wide)
+        for i, trait in enumerate(EVENT_TRAITS):
+            parts.append(wide.select(
+                profile_id="profile_id", trait=ibis.literal(trait), value=wide[f"_t{i}"],
+                priority=ibis.literal(SOURCE_PRIORITY["identify"]), ts=wide.ts.cast(ts_type),
             ))
     if not parts:
         return pa.table({"profile_id": pa.array([], pa.string()), "traits": pa.array([], pa.string())})

@@ -225,17 +225,26 @@ def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRule
 
     Counts, not distinct counts: the neighbour pairs are distinct, and within one type
     distinct identifiers have distinct values.
+
+    No join of the pairs with the identifiers: a neighbour's type is read from its id
+    (ids are ranked by type first, so each type holds one range of ids, see
+    :func:`nodes`), and the few pairs of identifiers holding the same value (a user id
+    that is also a customer number) are flagged from the identifiers alone.
     """
     p = pair_table.select("a", "b").distinct()
-    d = ibis.union(p, p.select(a="b", b="a"), distinct=False)
-    nb = node_table.select(b_nid="nid", b_type="id_type", b_vid="vid")
-    na = node_table.select(a_nid="nid", a_vid="vid")
-    d = d.join(nb, d.b == nb.b_nid).join(na, ibis._.a == na.a_nid)
+    same = same_value_pairs(node_table).select(s_a="a", s_b="b", s_same="same")
+    p = p.left_join(same, (p.a == same.s_a) & (p.b == same.s_b)).select(
+        "a", "b", same=ibis.coalesce(ibis._.s_same, False)
+    )
+    d = ibis.union(p, p.select(a="b", b="a", same="same"), distinct=False)
+    ranges = type_ranges(node_table)
     aggs: dict[str, ir.Value] = {"degree": d.count()}
     for t in rules.max_anchor_neighbors:
-        aggs[f"n_{t}"] = ibis.cases(
-            ((d.b_type == t) & (d.b_vid != d.a_vid), 1), else_=0
-        ).sum()
+        if t not in ranges:
+            aggs[f"n_{t}"] = ibis.literal(0, "int64")
+            continue
+        lo, hi = ranges[t]
+        aggs[f"n_{t}"] = ibis.cases(((d.b >= lo) & (d.b <= hi) & ~d.same, 1), else_=0).sum()
     stats = d.group_by("a").agg(**aggs)
     cases = [(stats.degree > rules.max_degree, ibis.literal("max_degree"))]
     for t, cap in rules.max_anchor_neighbors.items():
@@ -244,6 +253,28 @@ def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRule
     return stats.mutate(cut_by=cut_by).filter(ibis._.cut_by.notnull()).select(
         node="a", cut_by="cut_by", degree=ibis._.degree.cast("int64")
     )
+
+
+def type_ranges(node_table: ir.Table) -> dict[str, tuple[int, int]]:
+    """Each identifier type's ``(smallest, largest)`` node id (one query; a few rows)."""
+    r = node_table.group_by("id_type").agg(lo=node_table.nid.min(), hi=node_table.nid.max())
+    return {row["id_type"]: (int(row["lo"]), int(row["hi"])) for row in r.to_pyarrow().to_pylist()}
+
+
+def same_value_pairs(node_table: ir.Table) -> ir.Table:
+    """``(a, b, same=True)``, ``a < b``: identifiers of different types with one value.
+
+    Only values held by several identifiers take part (``nid != vid`` marks all but the
+    first of them, ``vid`` is the first), so the self-join stays small.
+    """
+    n = node_table.select("nid", "vid")
+    dup = n.filter(n.nid != n.vid)
+    firsts = n.semi_join(dup, n.nid == dup.vid)
+    held = ibis.union(dup, firsts, distinct=False)
+    x = held.select(x_nid="nid", x_vid="vid")
+    y = held.select(y_nid="nid", y_vid="vid")
+    j = x.join(y, (x.x_vid == y.y_vid) & (x.x_nid < y.y_nid))
+    return j.select(a="x_nid", b="y_nid", same=ibis.literal(True))
 
 
 def edges(pair_table: ir.Table, shared: ir.Table) -> ir.Table:

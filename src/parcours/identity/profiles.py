@@ -51,7 +51,7 @@ def build_profiles(
             events = None
             if ws.lake.exists(tenant, zone, "events"):
                 events = scratch.keep(profile_events(ws, tenant, zone))
-            tr = traits(ws, tenant, zone, events)
+            tr = traits(ws, tenant, zone, events, keep=scratch.keep)
             act = activity(ws, tenant, zone, events)
             dom = domain(ws, tenant, zone)
         finally:

@@ -173,6 +173,11 @@ def resolve(
         n_split = _count(split.select("component").distinct())
         edge_out = _edges_with_cap_cuts(edge_t, node_profile, split if n_split else None, node_t)
         edges_arrow = edge_out.to_pyarrow()
+        # written and freed now: the largest output must not sit in memory beside the map
+        ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
+        n_edges = edges_arrow.num_rows
+        cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
+        del edges_arrow
         report("identity: outputs", 1, 3)
         map_arrow = _identity_map(node_t, shared, node_profile, edge_t).to_pyarrow()
         report("identity: outputs", 2, 3)
@@ -185,7 +190,6 @@ def resolve(
         scratch.release()
 
     timings = {"graph": time.perf_counter() - started}
-    ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
     ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
     raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
@@ -202,7 +206,6 @@ def resolve(
         for zone in ("raw", "analytics"):
             refresh(ws, tenant, zone, progress=progress)
         timings["serving"] = time.perf_counter() - started - sum(timings.values())
-    cut = pc.sum(pc.is_valid(edges_arrow.column("cut_by"))).as_py() or 0
     return ResolveResult(
         tenant=tenant,
         engine=ws.engine.kind,
@@ -211,7 +214,7 @@ def resolve(
         identifiers=int(pc.count_distinct(
             pc.binary_join_element_wise(map_arrow.column("id_type"), map_arrow.column("identifier"), ":")
         ).as_py()) if map_arrow.num_rows else 0,
-        edges=edges_arrow.num_rows,
+        edges=n_edges,
         cut_edges=int(cut),
         shared_identifiers=len(shared_set),
         split_components=n_split,
