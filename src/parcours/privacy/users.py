@@ -84,6 +84,10 @@ class User:
         return self.tenant_roles.get(tenant) if self.active else None
 
 
+#: users file -> (its bytes, their parsed content), for read-only uses
+_parsed: dict[Path, tuple[bytes, dict[str, Any]]] = {}
+
+
 class UserStore:
     """The users of one workspace."""
 
@@ -99,6 +103,21 @@ class UserStore:
             data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"version": 1, "users": {}}
+        return data
+
+    def _read(self) -> dict[str, Any]:
+        """The users for a read-only use (never to be modified): every request
+        authenticates, so the file is read each time (it is small) but parsed again only
+        when its bytes changed — a revoked token fails at the next request."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {"version": 1, "users": {}}
+        cached = _parsed.get(self.path)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        data: dict[str, Any] = json.loads(raw)
+        _parsed[self.path] = (raw, data)
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
@@ -161,14 +180,14 @@ class UserStore:
         return token
 
     def get(self, name: str) -> User:
-        rec = self._load()["users"].get(name)
+        rec = self._read()["users"].get(name)
         if rec is None:
             raise NotFoundError(f"unknown user {name!r}", user=name)
         return self._user(name, rec)
 
     def list(self, tenant: str | None = None) -> list[User]:
         """All users, or those with a role in ``tenant``."""
-        users = [self._user(n, r) for n, r in sorted(self._load()["users"].items())]
+        users = [self._user(n, r) for n, r in sorted(self._read()["users"].items())]
         return [u for u in users if tenant is None or tenant in u.tenant_roles]
 
     def _modify(self, name: str, change: Any) -> None:
@@ -238,7 +257,7 @@ class UserStore:
         if not token or not token.startswith(TOKEN_PREFIX):
             raise AuthenticationError("invalid API token")
         digest = hash_token(token)
-        for name, rec in self._load()["users"].items():
+        for name, rec in self._read()["users"].items():
             if not rec.get("active", True):
                 continue
             for t in rec["tokens"]:
@@ -249,7 +268,7 @@ class UserStore:
     def check_password(self, name: str, password: str) -> User:
         """The active user ``name`` if ``password`` is theirs, else AuthenticationError
         (the same error whether the user or the password is wrong)."""
-        rec = self._load()["users"].get(name)
+        rec = self._read()["users"].get(name)
         stored = rec.get("password") if rec else None
         if rec is None or stored is None or not rec.get("active", True):
             _hash_password(password)  # same cost either way: no timing oracle on names
