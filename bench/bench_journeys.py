@@ -5,7 +5,9 @@ set of the child and its children, Spark's JVM included, sampled every 50 ms):
 
 * ``parcours``: the journeys functions on its journey store (``parcours.journeys.store``:
   the Parquet files materialized once in DuckDB, names as ENUMs, an integer order key;
-  building it is the child's setup, reported apart);
+  building it is the child's setup, reported apart); funnels and paths read the store's
+  columns once as arrays and sort them by profile and time inside the analysis
+  (``parcours.journeys.kernels``), precursors are SQL;
 * ``pandas``: a straightforward vectorized implementation (``merge_asof`` per funnel
   step, ``groupby``/``shift`` for paths, merges for precursors) over the Parquet loaded
   once (the load is the child's setup, reported apart from the analysis' seconds);
