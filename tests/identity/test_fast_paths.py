@@ -45,8 +45,8 @@ def test_traits_extracted_once_equal_traits_extracted_per_trait(workspace):
     # the raw zone's values, checked by hand: latest identify value per trait, CRM first
     by_last = {t["lastName"]: t for t in got.values()}
     chloe = next(t for t in got.values() if t.get("firstName") == "Chloé")
-    # json_value stops at a comma (its regex reads flat values) and strips the spaces
-    assert chloe["city"] == "Paris" and chloe["postalCode"] == "69001"
+    # a string value is read whole (its comma too), its outer spaces stripped
+    assert chloe["city"] == "Paris, France" and chloe["postalCode"] == "69001"
     anne = by_last["Martin"]
     assert anne["firstName"] == "Anne" and anne["city"] == "Nantes"  # the CRM's name wins
     david = next(t for t in got.values() if t.get("firstName") == "David")

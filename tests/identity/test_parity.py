@@ -63,5 +63,36 @@ def test_json_values_keep_trailing_letters_on_both_engines(spark_session):
     spark_session.createDataFrame(df).createOrReplaceTempView("json_strip_values")
     expected = ["pxa0f", "vpx12v", "spaced", "fff"]
     for t in (ibis.pyspark.connect(spark_session).table("json_strip_values"), ibis.memtable(df)):
-        got = t.select(v=json_value(t.traits, "email")).to_pandas()["v"].tolist()
+        got = t.select(v=json_value(t.traits, "email", t.get_backend().name)).to_pandas()["v"].tolist()
         assert got == expected, t.get_backend().name
+
+
+def test_json_values_are_read_whole_and_unescaped_on_both_engines(spark_session):
+    """A string value keeps its commas, braces and escaped quotes, and its escapes are
+    decoded (Python's json.dumps — the Segment Python SDK — writes "é" as \\u00e9);
+    numbers and nested keys are read; a string the JSON parser refuses is kept as written."""
+    import json
+
+    import ibis
+    import pandas as pd
+
+    from parcours.identity.edges import json_value
+
+    docs = [
+        json.dumps({"address": "12, rue de la Paix", "city": "Paris"}),
+        json.dumps({"address": "Hélène {B} \"Bât\" 3", "n": 5}),  # ensure_ascii: \u00e9
+        json.dumps({"address": "Zoë"}, ensure_ascii=False),
+        json.dumps({"x": {"address": "nested, too"}}),
+        '{"address" :  42.5}',
+        '{"address": null}',
+        '{"address": "bad \\q escape"}',
+        '{"city": "no address"}',
+        None,
+    ]
+    expected = ["12, rue de la Paix", 'Hélène {B} "Bât" 3', "Zoë", "nested, too", "42.5", "null",
+                "bad \\q escape", None, None]
+    df = pd.DataFrame({"traits": docs})
+    spark_session.createDataFrame(df).createOrReplaceTempView("json_whole_values")
+    for t in (ibis.pyspark.connect(spark_session).table("json_whole_values"), ibis.memtable(df)):
+        got = t.select(v=json_value(t.traits, "address", t.get_backend().name)).to_pandas()["v"]
+        assert [None if pd.isna(v) else v for v in got] == expected, t.get_backend().name

@@ -97,7 +97,8 @@ def traits(
         ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
         wide = ev.select(
             "profile_id", ts=ev.timestamp.cast(ts_type),
-            **{f"_t{i}": json_value(ev.traits, trait) for i, trait in enumerate(EVENT_TRAITS)},
+            **{f"_t{i}": json_value(ev.traits, trait, ev.get_backend().name)
+               for i, trait in enumerate(EVENT_TRAITS)},
         )
         if keep is not None:
             wide = keep(wide)

@@ -52,17 +52,57 @@ EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous
 _NULLISH = ("", "null", "true", "false")
 
 
-def json_value(column: ir.StringValue, key: str) -> ir.StringValue:
+def json_value(column: ir.StringValue, key: str, engine: str = "duckdb") -> ir.StringValue:
     """A top-level-or-nested JSON string/number value by key, with a regex both engines run.
 
-    Only texts holding the quoted key are searched (the regex could not match the others):
-    a substring test costs far less than a regex search, and most texts lack most keys.
+    A string value is read whole — commas, braces and escaped quotes included ("12, rue
+    de la Paix") — and unescaped by the engine's JSON parser (``\\u00e9`` is "é": Python's
+    ``json.dumps``, so the Segment Python SDK, escapes every non-ASCII letter); a number
+    or a literal is read up to the next delimiter. Only texts holding the quoted key are
+    searched (the regex could not match the others): a substring test costs far less
+    than a regex search, and most texts lack most keys.
+
+    Args:
+        engine: the table's backend name (``t.get_backend().name``): which JSON parser
+            unescapes strings.
     """
     quoted = '"' + key + '"'
-    pattern = re.escape(quoted) + r'\s*:\s*"?([^",}]*)'
-    return ibis.ifelse(
-        column.contains(quoted), strip(column.re_extract(pattern, 1)), ibis.null("string")
-    )
+    pattern = re.escape(quoted) + r'\s*:\s*("(?:[^"\\]|\\.)*"|[^",}\s\]]*)'
+    raw = column.re_extract(pattern, 1)
+    # a string the parser refuses (a raw tab, a bad escape: not from a JSON encoder) is
+    # kept as written between its quotes
+    text = ibis.coalesce(_json_string(ibis.literal('{"v":') + raw + ibis.literal("}"), engine),
+                         raw.substr(1, raw.length() - 2))
+    value = ibis.ifelse(raw.startswith('"'), text, raw.nullif(""))
+    return ibis.ifelse(column.contains(quoted), strip(value), ibis.null("string"))
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duckdb_json_string(doc: str, path: str) -> str:
+    """DuckDB's JSON string extraction (run by the engine)."""
+    raise NotImplementedError
+
+
+@ibis.udf.scalar.builtin(name="json_valid")
+def _duckdb_json_valid(doc: str) -> bool:
+    """DuckDB's JSON validity test (run by the engine)."""
+    raise NotImplementedError
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_string(doc: str, path: str) -> str:
+    """Spark's JSON extraction (run by the engine; null for invalid JSON)."""
+    raise NotImplementedError
+
+
+def _json_string(doc: ir.StringValue, engine: str) -> ir.StringValue:
+    """The string ``v`` of the one-key JSON object ``doc``, unescaped; null if ``doc`` is
+    not valid JSON (DuckDB would raise; Spark's parser gives null)."""
+    if engine == "pyspark":
+        return _spark_json_string(doc, "$.v")
+    if engine != "duckdb":
+        raise ValueError(f"json_value has no JSON parser for engine {engine!r}")
+    return ibis.ifelse(_duckdb_json_valid(doc), _duckdb_json_string(doc, "$.v"), ibis.null("string"))
 
 
 def strip(value: ir.StringValue) -> ir.StringValue:
@@ -115,7 +155,7 @@ def occurrences(
             cols[f"c_{col}"] = (ev[col], typ)
         for col, keys in JSON_KEYS.items():
             for jkey, typ in keys.items():
-                cols[f"j_{col}_{jkey}"] = (json_value(ev[col], jkey), typ)
+                cols[f"j_{col}_{jkey}"] = (json_value(ev[col], jkey, ev.get_backend().name), typ)
         cols = {k: v for k, v in cols.items() if v[1] in linking}
         wide = ev.select(
             row_key=ibis.literal("ev:") + ev.message_id,
