@@ -16,7 +16,7 @@ A world can be kept and reused (``--workspace DIR``): generation and resolution 
 skipped when done there before, so the store and the endpoint can be re-measured alone.
 
     python bench/bench_360.py --customers 200000
-    python bench/bench_360.py --customers 1000000 --workspace /work/bench-360-1m --keep
+    python bench/bench_360.py --customers 1000000 --workspace <dir> --keep
 """
 
 from __future__ import annotations
