@@ -64,3 +64,25 @@ def test_kafka_sink_and_loader_exactly_once_across_a_crash(workspace, mock_clust
     assert len(q) == 1 and q[0]["source"] == "kafka" and "userId or anonymousId" in q[0]["reason"]
     # everything consumed and committed: a third run reads nothing
     assert load_kafka(ws, idle_seconds=3).records == 0
+
+
+def test_kafka_loader_applies_the_collectors_event_limit(workspace, mock_cluster):
+    """An event the collector rejected as over ``collect.max_event_bytes`` (the client got
+    a 400 naming it) is quarantined by the Kafka loader too, never written as an event."""
+    topic = f"events-{uuid.uuid4().hex[:6]}"
+    ws = parcours.open(workspace.path, collect={
+        "sink": "kafka", "kafka_bootstrap": mock_cluster, "kafka_topic": topic,
+        "kafka_group": f"g-{topic}", "max_event_bytes": 2000})
+    h = Harness(ws)
+    key = h.keys.create("energie")
+    ok = {"type": "track", "messageId": "small", "userId": "u", "event": "E"}
+    big = {**ok, "messageId": "big", "properties": {"s": "x" * 2500}}
+    r = h.post("/v1/batch", auth=(key, ""), json={"batch": [ok, big]})
+    assert r.status_code == 400
+    assert r.json()["error"]["rejected"] == [
+        {"index": 1, "messageId": "big", "reason": "event larger than 2000 bytes"}]
+    h.close()
+    load_kafka(ws, idle_seconds=3)
+    assert ws.lake.read("energie", "raw", "events").column("message_id").to_pylist() == ["small"]
+    q = ws.lake.read("energie", "raw", "quarantine").to_pylist()
+    assert len(q) == 1 and q[0]["source"] == "kafka" and "event larger than 2000 bytes" in q[0]["reason"]

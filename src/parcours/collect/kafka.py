@@ -108,7 +108,7 @@ def load_kafka(
     consumer.subscribe([c.kafka_topic], on_assign=on_assign)
     result = LoadResult()
     start = time.perf_counter()
-    batch = Batch("kafka")
+    batch = Batch("kafka", c.max_event_bytes)  # the collector's own limit
     first_at: float | None = None
     last_message = time.monotonic()
     offsets: dict[tuple[str, int], int] = {}
@@ -130,7 +130,7 @@ def load_kafka(
             "quarantined": result.quarantined - before[1], "duplicates": result.duplicates - before[2],
             "segments": 0, "seconds": round(time.perf_counter() - t0, 3), "tenants": sorted(set(batch.events) | set(batch.quarantine)),
         })
-        batch, first_at = Batch("kafka"), None
+        batch, first_at = Batch("kafka", c.max_event_bytes), None
         if progress:
             progress("load from kafka", result.records, result.records)
 
