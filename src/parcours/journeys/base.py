@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 
 from parcours.journeys.errors import InvalidDurationError, JourneysError
+from parcours.values import jsonable
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -214,26 +215,10 @@ class JourneyResult:
         """JSON-ready: ``{"analysis", "params", "rows": [...], **extra}``."""
         return {
             "analysis": self.analysis,
-            "params": _jsonable(self.params),
-            "rows": _jsonable(self.table.to_pylist()),
-            **_jsonable(self.extra),
+            "params": jsonable(self.params),
+            "rows": jsonable(self.table.to_pylist()),
+            **jsonable(self.extra),
         }
 
     def __len__(self) -> int:
         return self.table.num_rows
-
-
-def _jsonable(value: Any) -> Any:
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
