@@ -285,7 +285,12 @@ def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRule
             continue
         lo, hi = ranges[t]
         aggs[f"n_{t}"] = ibis.cases(((d.b >= lo) & (d.b <= hi) & ~d.same, 1), else_=0).sum()
-    stats = d.group_by("a").agg(**aggs)
+    return cut_nodes(d.group_by("a").agg(**aggs), rules)
+
+
+def cut_nodes(stats: ir.Table, rules: IdentityRules) -> ir.Table:
+    """The guard rails' verdict on neighbour counts ``(a, degree, n_<type>…)``: the
+    identifiers cut, ``(node, cut_by, degree)``."""
     cases = [(stats.degree > rules.max_degree, ibis.literal("max_degree"))]
     for t, cap in rules.max_anchor_neighbors.items():
         cases.append((stats[f"n_{t}"] > cap, ibis.literal(f"shared_identifier:{t}")))
