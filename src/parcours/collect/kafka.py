@@ -116,20 +116,18 @@ def load_kafka(
     def commit() -> None:
         nonlocal batch, first_at
         t0 = time.perf_counter()
-        before = result.events, result.quarantined, result.duplicates, result.records
+        mine = LoadResult()
         with loader_lock(ws):
-            batch.commit(ws, result)
+            batch.commit(ws, mine)
+        result.merge(mine)
         if on_lake_commit is not None:
             on_lake_commit(result)
         # only after the lake commit, and exactly the offsets of this batch
         consumer.commit(offsets=[ck.TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
                         asynchronous=False)
         offsets.clear()
-        record_load(ws, "kafka", {
-            "records": result.records - before[3], "events": result.events - before[0],
-            "quarantined": result.quarantined - before[1], "duplicates": result.duplicates - before[2],
-            "segments": 0, "seconds": round(time.perf_counter() - t0, 3), "tenants": sorted(set(batch.events) | set(batch.quarantine)),
-        })
+        record_load(ws, "kafka", {**mine.log_counts(), "seconds": round(time.perf_counter() - t0, 3),
+                                  "tenants": batch.tenants})
         batch, first_at = Batch("kafka", c.max_event_bytes), None
         if progress:
             progress("load from kafka", result.records, result.records)

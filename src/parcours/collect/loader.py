@@ -410,6 +410,18 @@ class LoadResult:
         for k, v in counts.items():
             t[k] += v
 
+    def merge(self, part: LoadResult) -> None:
+        """Add the counts of one batch's result (``part``) to this running total."""
+        for k in ("batches", "records", "events", "duplicates", "quarantined", "segments"):
+            setattr(self, k, getattr(self, k) + getattr(part, k))
+        for tenant, counts in part.tenants.items():
+            self.add_tenant(tenant, **counts)
+
+    def log_counts(self) -> dict[str, int]:
+        """The counts a ``loads.jsonl`` line carries."""
+        return {"records": self.records, "events": self.events, "duplicates": self.duplicates,
+                "quarantined": self.quarantined, "segments": self.segments}
+
 
 class Batch:
     """One micro-batch being assembled from records (spool or Kafka).
@@ -603,20 +615,10 @@ def _write(ws: Workspace, batch: Batch, done: list[SealedSegment], result: LoadR
     for seg in done:  # the batch is in the lake: now the segments may go
         seg.delete()
     mine.segments = len(done)
-    _merge(result, mine)
+    result.merge(mine)
     if batch.records or done:
-        record_load(ws, "spool", {
-            "records": mine.records, "events": mine.events, "duplicates": mine.duplicates,
-            "quarantined": mine.quarantined, "segments": len(done),
-            "seconds": round(time.perf_counter() - t0, 3), "tenants": batch.tenants,
-        })
-
-
-def _merge(total: LoadResult, part: LoadResult) -> None:
-    for k in ("batches", "records", "events", "duplicates", "quarantined", "segments"):
-        setattr(total, k, getattr(total, k) + getattr(part, k))
-    for tenant, counts in part.tenants.items():
-        total.add_tenant(tenant, **counts)
+        record_load(ws, "spool", {**mine.log_counts(), "seconds": round(time.perf_counter() - t0, 3),
+                                  "tenants": batch.tenants})
 
 
 def record_load(ws: Workspace, source: str, counts: dict[str, Any]) -> None:
