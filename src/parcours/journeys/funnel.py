@@ -80,7 +80,7 @@ from parcours.journeys.base import (
     with_steps,
 )
 from parcours.journeys.errors import JourneysError
-from parcours.journeys.store import PROFILE
+from parcours.journeys.store import PROFILE, enum_codes
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -264,21 +264,12 @@ def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
 
 
 def _codes(step: pa.ChunkedArray, names: list[str]) -> Any:
-    """The step names as their index in ``names`` (int16; the names read are all there),
-    through the dictionary: the journey store's ENUM comes dictionary-encoded."""
+    """The step names as their index in ``names`` (int16; the names read are all there)."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if not pa.types.is_dictionary(step.type):
-        step = pc.dictionary_encode(step)
-    where = {n: i for i, n in enumerate(names)}
-    out = []
-    for chunk in step.unify_dictionaries().chunks:
-        lookup = np.array([where.get(x, -1) for x in chunk.dictionary.to_pylist()] or [-1],
-                          np.int16)
-        out.append(lookup[chunk.indices.to_numpy()])
-    return np.concatenate(out) if out else np.empty(0, np.int16)
+    codes, read = enum_codes(step)
+    lookup = np.array([names.index(x) if x in names else -1 for x in read], np.int16)
+    return lookup[codes]
 
 
 def _start_values(found: Any, v: pa.ChunkedArray, order: Any) -> tuple[Any, list[str]]:

@@ -34,7 +34,7 @@ from parcours.journeys.base import (
     with_steps,
 )
 from parcours.journeys.errors import JourneysError
-from parcours.journeys.store import ORDER, PROFILE
+from parcours.journeys.store import ORDER, PROFILE, enum_codes
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -216,17 +216,17 @@ def _piece_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step
     backend = t.get_backend()
     data = backend.con.sql(backend.compile(t.select(**cols))).to_arrow_table()
     pid, okey = data["p"].to_numpy(), data["o"].to_numpy()
-    ev, ev_names = _dict_codes(data["e"])
+    ev, ev_names = enum_codes(data["e"])
     names: list[str | None] = list(ev_names)
     combo = ev
     if step_by == "channel_event":
-        ch, ch_names = _dict_codes(data["c"])
+        ch, ch_names = enum_codes(data["c"])
         combo = ch.astype(np.int32) * len(ev_names) + ev
         names = [None if c is None or e is None else f"{c}:{e}"
                  for c in ch_names for e in ev_names]
     keep = None
     if step_by == "page":
-        ty, ty_names = _dict_codes(data["y"])
+        ty, ty_names = enum_codes(data["y"])
         keep = np.array([y in ("page", "screen") for y in ty_names], bool)[ty]
     del data
     hit = None
@@ -267,23 +267,6 @@ def _piece_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step
     _, codes = walk_steps(prof, step, keep, hit, forward=forward, collapse=collapse,
                           steps=steps, n_prof=n_prof)
     return codes
-
-
-def _dict_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
-    """A column as integer codes and the names they stand for (the last one None, for
-    nulls): the journey store's ENUMs arrive dictionary-encoded."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col)
-    col = col.unify_dictionaries()
-    names = col.chunk(0).dictionary.to_pylist() if col.num_chunks else []
-    small = np.int16 if len(names) < 2**15 else np.int32
-    parts = [pc.fill_null(c.indices, len(names)).to_numpy().astype(small) for c in col.chunks]
-    codes = np.concatenate(parts) if parts else np.empty(0, small)
-    return codes, [*names, None]
 
 
 def _top_paths(codes: Any, labels: list[str], top: int) -> pa.Table:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pyarrow as pa
 
     from parcours.workspace import Workspace
 
@@ -162,3 +163,21 @@ def _quote(name: str) -> str:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def enum_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
+    """A column read from the store as integer codes and the names they stand for (the
+    last one None, for nulls): the store's ENUMs arrive dictionary-encoded, so no string
+    is compared; another column is dictionary-encoded first."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    col = col.unify_dictionaries()
+    names = col.chunk(0).dictionary.to_pylist() if col.num_chunks else []
+    small = np.int16 if len(names) < 2**15 else np.int32
+    parts = [pc.fill_null(c.indices, len(names)).to_numpy().astype(small) for c in col.chunks]
+    codes = np.concatenate(parts) if parts else np.empty(0, small)
+    return codes, [*names, None]
