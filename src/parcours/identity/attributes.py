@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.identity.api import events_with_profiles
-from parcours.identity.edges import json_value
+from parcours.identity.edges import json_decode, json_raw, json_value
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -95,13 +95,21 @@ def traits(
     if ws.lake.exists(tenant, zone, "events"):
         ev = events if events is not None else profile_events(ws, tenant, zone)
         ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
-        wide = ev.select(
-            "profile_id", ts=ev.timestamp.cast(ts_type),
-            **{f"_t{i}": json_value(ev.traits, trait, ev.get_backend().name)
-               for i, trait in enumerate(EVENT_TRAITS)},
-        )
-        if keep is not None:
-            wide = keep(wide)
+        engine = ev.get_backend().name
+        if keep is not None:  # raw texts first (one regex per trait and row), then decoded
+            raw = keep(ev.select(
+                "profile_id", ts=ev.timestamp.cast(ts_type),
+                **{f"_t{i}": json_raw(ev.traits, trait) for i, trait in enumerate(EVENT_TRAITS)},
+            ))
+            wide = keep(raw.select(
+                "profile_id", "ts",
+                **{f"_t{i}": json_decode(raw[f"_t{i}"], engine) for i in range(len(EVENT_TRAITS))},
+            ))
+        else:
+            wide = ev.select(
+                "profile_id", ts=ev.timestamp.cast(ts_type),
+                **{f"_t{i}": json_value(ev.traits, trait, engine) for i, trait in enumerate(EVENT_TRAITS)},
+            )
         for i, trait in enumerate(EVENT_TRAITS):
             parts.append(wide.select(
                 profile_id="profile_id", trait=ibis.literal(trait), value=wide[f"_t{i}"],

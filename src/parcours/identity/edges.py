@@ -62,19 +62,35 @@ def json_value(column: ir.StringValue, key: str, engine: str = "duckdb") -> ir.S
     searched (the regex could not match the others): a substring test costs far less
     than a regex search, and most texts lack most keys.
 
+    The same as ``json_decode(json_raw(column, key), engine)``; a caller extracting from
+    many rows materializes :func:`json_raw` first (the compiled expression names the raw
+    text several times, and engines evaluate each occurrence: the regex ran six times).
+
     Args:
         engine: the table's backend name (``t.get_backend().name``): which JSON parser
             unescapes strings.
     """
+    return json_decode(json_raw(column, key), engine)
+
+
+def json_raw(column: ir.StringValue, key: str) -> ir.StringValue:
+    """The JSON text of ``key``'s value (a string with its quotes), null where the text
+    does not hold the quoted key (see :func:`json_value`)."""
     quoted = '"' + key + '"'
     pattern = re.escape(quoted) + r'\s*:\s*("(?:[^"\\]|\\.)*"|[^",}\s\]]*)'
-    raw = column.re_extract(pattern, 1)
+    return ibis.ifelse(column.contains(quoted), column.re_extract(pattern, 1), ibis.null("string"))
+
+
+def json_decode(raw: ir.StringValue, engine: str = "duckdb") -> ir.StringValue:
+    """The value of a :func:`json_raw` text: a string unescaped, outer spaces stripped."""
+    inner = raw.substr(1, raw.length() - 2)
     # a string the parser refuses (a raw tab, a bad escape: not from a JSON encoder) is
-    # kept as written between its quotes
-    text = ibis.coalesce(_json_string(ibis.literal('{"v":') + raw + ibis.literal("}"), engine),
-                         raw.substr(1, raw.length() - 2))
+    # kept as written between its quotes; without a backslash there is nothing to
+    # unescape, so the parser (the costly part) is skipped: its result is the same text
+    parsed = ibis.coalesce(_json_string(ibis.literal('{"v":') + raw + ibis.literal("}"), engine), inner)
+    text = ibis.ifelse(raw.contains("\\"), parsed, inner)
     value = ibis.ifelse(raw.startswith('"'), text, raw.nullif(""))
-    return ibis.ifelse(column.contains(quoted), strip(value), ibis.null("string"))
+    return strip(value)
 
 
 @ibis.udf.scalar.builtin(name="json_extract_string")
@@ -137,6 +153,7 @@ def _occ(
 def occurrences(
     ws: Workspace, tenant: str, zone: str, rules: IdentityRules,
     keep: Callable[[ir.Table], ir.Table] | None = None,
+    drop: Callable[[ir.Table], None] | None = None,
 ) -> ir.Table:
     """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts.
 
@@ -144,32 +161,45 @@ def occurrences(
         keep: materializes a table (the resolution's scratch space); when given, each
             source is read once into a wide table (one column per identifier, JSON
             values extracted once) before being unpivoted, instead of once per identifier.
+        drop: frees a table ``keep`` made that is no longer needed.
     """
     linking = set(rules.linking_types)
     parts: list[ir.Table] = []
     ts_type = "timestamp('UTC', 6)"
     if ws.lake.exists(tenant, zone, "events"):
         ev = ws.table(tenant, "events", zone)
-        cols: dict[str, tuple[ir.Value, str]] = {}
+        engine = ev.get_backend().name
+        types: dict[str, str] = {}
+        ids: dict[str, ir.Value] = {}
         for col, typ in EVENT_COLUMNS.items():
-            cols[f"c_{col}"] = (ev[col], typ)
+            if typ in linking:
+                ids[f"c_{col}"], types[f"c_{col}"] = ev[col], typ
+        raws: dict[str, ir.Value] = {}
         for col, keys in JSON_KEYS.items():
             for jkey, typ in keys.items():
-                cols[f"j_{col}_{jkey}"] = (json_value(ev[col], jkey, ev.get_backend().name), typ)
-        cols = {k: v for k, v in cols.items() if v[1] in linking}
-        wide = ev.select(
-            row_key=ibis.literal("ev:") + ev.message_id,
+                if typ in linking:
+                    raws[f"j_{col}_{jkey}"], types[f"j_{col}_{jkey}"] = json_raw(ev[col], jkey), typ
+        # the JSON values' raw texts first (materialized: one regex per key and row), then
+        # decoded; unmaterialized, the engine would run each regex several times
+        base = ev.select("message_id", "type", "timestamp", **ids, **raws)
+        if keep is not None:
+            base = keep(base)
+        wide = base.select(
+            row_key=ibis.literal("ev:") + base.message_id,
             kind=ibis.cases(
-                (ev.type == "alias", "alias"), (ev.type == "identify", "identify"),
+                (base.type == "alias", "alias"), (base.type == "identify", "identify"),
                 else_="cooccurrence",
             ),
-            source=ibis.literal("events:") + ev.type,
-            ts=ev.timestamp.cast(ts_type),
-            **{k: _clean(v.cast("string")) for k, (v, _) in cols.items()},
+            source=ibis.literal("events:") + base.type,
+            ts=base.timestamp.cast(ts_type),
+            **{k: _clean(base[k].cast("string")) for k in ids},
+            **{k: _clean(json_decode(base[k], engine)) for k in raws},
         )
         if keep is not None:
             wide = keep(wide)
-        for k, (_, typ) in cols.items():
+            if drop is not None:
+                drop(base)
+        for k, typ in types.items():
             parts.append(_occ(wide, wide.row_key, wide.kind, wide.source, wide.ts, wide[k], typ))
     for table, (ref_cols, ts_col) in REFERENCE_SOURCES.items():
         if not ws.lake.exists(tenant, zone, table):

@@ -118,7 +118,9 @@ def resolve(
         report("identity: edges", 0, 4)
         # each source is read once into a wide table; occurrences unpivot it (twice, lazily)
         wide: list[ir.Table] = []
-        occ = E.occurrences(ws, tenant, ZONE, rules, keep=lambda t: _kept(scratch, t, wide))
+        occ = E.occurrences(
+            ws, tenant, ZONE, rules, keep=lambda t: _kept(scratch, t, wide), drop=scratch.drop
+        )
         node_t = scratch.keep(E.nodes(occ))
         occ = scratch.keep(E.numbered(occ, node_t))
         for t in wide:
@@ -305,17 +307,17 @@ def raw_identity_map(
     ws: Workspace, tenant: str, analytics_map: pa.Table, rules: IdentityRules
 ) -> pa.Table:
     """The raw zone's identity map: raw identifiers, pseudonymized to find their profile."""
-    from parcours.privacy.pseudonymize import pseudonymize_array
+    from parcours.privacy.pseudonymize import pseudonymize_array_bulk
 
     if not analytics_map.num_rows:
         return analytics_map
     scratch = _scratch(ws, dt.datetime.now(dt.UTC))
     try:
-        occ = E.occurrences(ws, tenant, "raw", rules, keep=scratch.keep)
+        occ = E.occurrences(ws, tenant, "raw", rules, keep=scratch.keep, drop=scratch.drop)
         raw = occ.select("id_type", "value").distinct().to_pyarrow()
     finally:
         scratch.release()
-    pseudo = pseudonymize_array(ws.keys.get(tenant), raw.column("value"))
+    pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
     out = joined.drop_columns(["identifier"])

@@ -37,12 +37,9 @@ def _pseudonymizer(secret: TenantSecret) -> Callable[[str], str]:
     """:func:`pseudonym` for many values: the key's inner and outer SHA-256 states are
     computed once (RFC 2104) and copied per value, about twice as fast as ``hmac.new``
     per value, with the same digest."""
-    key = secret.reveal()
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    inner_pad, outer_pad = _pads(secret)
+    inner = hashlib.sha256(inner_pad)
+    outer = hashlib.sha256(outer_pad)
 
     def one(value: str) -> str:
         i = inner.copy()
@@ -55,6 +52,40 @@ def _pseudonymizer(secret: TenantSecret) -> Callable[[str], str]:
 
 
 _BLOCK = hashlib.sha256().block_size
+
+
+def _pads(secret: TenantSecret) -> tuple[bytes, bytes]:
+    """The key's inner and outer padded blocks (RFC 2104)."""
+    key = secret.reveal()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def pseudonymize_array_bulk(secret: TenantSecret, array: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """:func:`pseudonymize_array`'s result (byte-identical), computed by DuckDB's SHA-256
+    on every core: HMAC from the key's padded blocks (RFC 2104) in one SQL expression, for
+    millions of values (the identity map's raw identifiers), where hashing in Python takes
+    seconds per million on one core. The key's blocks are query parameters only."""
+    import duckdb
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    inner_pad, outer_pad = _pads(secret)
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("_values", pa.table({"v": array.cast(pa.string())}))
+        # the result keeps the input's row order (DuckDB's preserve_insertion_order,
+        # on by default, holds for a projection without ORDER BY)
+        out = con.sql(
+            f"SELECT '{PREFIX}' || left(sha256($outer || unhex(sha256($inner || encode(v)))), 32) AS p "
+            "FROM _values",
+            params={"inner": inner_pad, "outer": outer_pad},
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return out.column("p").combine_chunks()
 
 
 def is_pseudonym(value: str) -> bool:
