@@ -32,7 +32,6 @@ primary-key order.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -43,7 +42,7 @@ import ibis
 
 from parcours.engine.serving import ServingStore, pack
 from parcours.identity.api import events_with_profiles
-from parcours.identity.summaries import summaries
+from parcours.identity.summaries import summaries_sql
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -257,17 +256,6 @@ def _packed(batches: Iterable[pa.RecordBatch], packed: int) -> Iterator[tuple[An
         yield from zip(*cols, strict=True)
 
 
-def _summaries_arrow(ws: Workspace, tenant: str, zone: str) -> pa.Table | None:
-    import pyarrow as pa
-
-    summ = summaries(ws, tenant, zone)
-    if not summ:
-        return None
-    ids = list(summ)
-    docs = [json.dumps(summ[p], default=str, ensure_ascii=False) for p in ids]
-    return pa.table({"profile_id": pa.array(ids, pa.string()), "summary": pa.array(docs, pa.string())})
-
-
 def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None = None) -> int:
     """Rebuild the serving store of one tenant zone; returns the profiles it holds."""
 
@@ -280,7 +268,7 @@ def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None 
         m = ws.table(tenant, "identity_map", zone).select("identifier", "id_type", "profile_id", "status")
         prof = ws.table(tenant, "profiles", zone)
         n_profiles = ws.lake.info(tenant, zone, "profiles").rows
-        summ = _summaries_arrow(ws, tenant, zone)
+        summ = summaries_sql(ws, tenant, zone, sql.relation)
         step(1)
         ev = events_with_profiles(ws, tenant, zone)
         ev = ev.filter(ev.profile_id.notnull()).select(
@@ -291,7 +279,7 @@ def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None 
             "keys": (["key", "id_type", "profile_id", "status"],
                      sql.batches(f"SELECT * FROM {sql.relation(m)}")),
             "profiles": (["profile_id", "merged_into", "doc"], _packed(sql.batches(
-                _profiles_sql(sql.relation(prof), sql.arrow(summ) if summ is not None else None)), 2)),
+                _profiles_sql(sql.relation(prof), f"({summ})" if summ is not None else None)), 2)),
             "timeline": (["profile_id", "chunk", "size", "channels", "events"],
                          _packed(_timeline_rows(sql, ev, ws.lake.info(tenant, zone, "events").rows,
                                                 progress), 4)),
