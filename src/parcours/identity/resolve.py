@@ -319,6 +319,20 @@ def raw_identity_map(
         scratch.release()
     pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"))
     raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
-    joined = analytics_map.join(raw, keys=["identifier", "id_type"], join_type="inner")
-    out = joined.drop_columns(["identifier"])
-    return out.append_column("identifier", out.column("raw")).drop_columns(["raw"])
+    # joined on a local DuckDB (every engine hands Arrow here): several times faster than
+    # Arrow's hash join on millions of two-string keys
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("_map", analytics_map)
+        con.register("_raw", raw)
+        cols = ", ".join(f'm."{c}"' for c in analytics_map.column_names if c != "identifier")
+        out = con.sql(
+            f"SELECT {cols}, r.raw AS identifier FROM _map m JOIN _raw r "
+            "ON m.identifier = r.identifier AND m.id_type = r.id_type"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return out
