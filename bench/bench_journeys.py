@@ -1,13 +1,15 @@
 """Journey analyses side by side: paths, a 5- and a 20-step funnel, precursors.
 
 Tools, each in its own child process (so peak memory is the tool's own: the resident
-set of the child and its children, Spark's JVM included, sampled every 50 ms):
+set of the child and its children, Spark's JVM included, sampled every 50 ms; the
+whole child's, and from the analysis' start; CPU seconds are the child's, all threads):
 
 * ``parcours``: the journeys functions on its journey store (``parcours.journeys.store``:
-  the Parquet files materialized once in DuckDB, names as ENUMs, an integer order key;
-  building it is the child's setup, reported apart); funnels and paths read the store's
-  columns once as arrays and sort them by profile and time inside the analysis
-  (``parcours.journeys.kernels``), precursors are SQL;
+  the Parquet files materialized once in DuckDB as a workspace does it, names as ENUMs,
+  integer profile codes and order key, rows sorted by profile and order, compressed in
+  memory; building it is the child's setup, reported apart); funnels and paths read the
+  store's columns as arrays, already in profile order (``parcours.journeys.kernels``),
+  precursors are SQL;
 * ``pandas``: a straightforward vectorized implementation (``merge_asof`` per funnel
   step, ``groupby``/``shift`` for paths, merges for precursors) over the Parquet loaded
   once (the load is the child's setup, reported apart from the analysis' seconds);
@@ -37,7 +39,6 @@ comes before last(c)), so ``agree`` covers lengths 1 to 3.
 from __future__ import annotations
 
 import argparse
-import atexit
 import hashlib
 import json
 import os
@@ -181,27 +182,22 @@ def generate(events: int, profiles: int, seed: int = 7, chunk: int = 4_000_000) 
 # -- parcours -----------------------------------------------------------------------------
 class Parcours:
     """The journeys functions on parcours' journey store, built from the Parquet files
-    (the setup, as a workspace builds it once per version of its events: ENUM names, the
-    order key; parcours.journeys.store)."""
+    the way a workspace builds it once per version of its events (the setup:
+    parcours.journeys.store.materialize, ENUM names, profile codes, the order key, rows
+    sorted by profile and order, in DuckDB's compressed in-memory store database)."""
 
-    def __init__(self, folder: Path, memory_limit: str | None = None,
-                 store_file: bool = False) -> None:
+    def __init__(self, folder: Path, memory_limit: str | None = None) -> None:
         import ibis
 
-        from parcours.journeys.store import materialize
+        from parcours.journeys.store import materialize, table
 
         # DuckDB's default memory limit is 80 % of the machine; a lower one makes it spill
         opts = {"memory_limit": memory_limit} if memory_limit else {}
-        # the store in memory, as a workspace keeps it, or in a DuckDB database file
-        # (its pages read through DuckDB's buffer pool, not all resident)
-        path = DATA / f"store-{os.getpid()}.duckdb" if store_file else None
-        if path is not None:
-            path.unlink(missing_ok=True)
-            atexit.register(path.unlink, missing_ok=True)
-        self.con = ibis.duckdb.connect(str(path) if path else ":memory:", **opts)
+        # an in-memory database, as a workspace's engine; the store attaches its own
+        self.con = ibis.duckdb.connect(":memory:", **opts)
         self.con.raw_sql("SET TimeZone = 'UTC'")
         materialize(self.con.read_parquet(f"{folder}/*.parquet"), "journey_store")
-        self.t = self.con.table("journey_store")
+        self.t = table(self.con, "journey_store")
 
     def funnel(self, steps: list[str]) -> list[int]:
         from parcours.journeys.funnel import funnel
@@ -597,7 +593,7 @@ def _tool(name: str, folder: Path, a: argparse.Namespace) -> Any:
     if name == "spark":
         return Spark(folder, a.spark_memory)
     if name == "parcours":
-        return Parcours(folder, a.duckdb_memory, a.store_file)
+        return Parcours(folder, a.duckdb_memory)
     return {"pandas": Pandas, "chdb": Chdb}[name](folder)
 
 
@@ -611,16 +607,30 @@ def _analysis(tool: Any, analysis: str) -> Any:
     return tool.precursors(TARGET)
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (all its threads) and its finished children."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def child(tool_name: str, analysis: str, folder: Path, a: argparse.Namespace) -> dict:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     tool = _tool(tool_name, folder, a)
-    setup = time.perf_counter() - t
-    runs, answer = [], None
+    setup, setup_cpu = time.perf_counter() - t, _cpu() - c
+    if a.mark:  # tells the parent the analysis starts (its peak memory from here)
+        Path(a.mark).touch()
+    runs, cpus, answer = [], [], None
     for _ in range(a.repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         answer = _analysis(tool, analysis)
         runs.append(round(time.perf_counter() - t, 3))
-    return {"seconds": min(runs), "runs": runs, "setup_seconds": round(setup, 3), "answer": answer}
+        cpus.append(round(_cpu() - c, 3))
+    # a JVM's CPU is not this process' (Spark): its figure is the driver's only
+    return {"seconds": min(runs), "runs": runs, "cpu_seconds": cpus[runs.index(min(runs))],
+            "setup_seconds": round(setup, 3), "setup_cpu_seconds": round(setup_cpu, 3),
+            "answer": answer}
 
 
 def _tree_rss(proc: Any) -> int:
@@ -643,16 +653,21 @@ def run_child(tool: str, analysis: str, folder: Path, a: argparse.Namespace) -> 
            "--repeat", str(a.repeat), "--spark-memory", a.spark_memory]
     if a.duckdb_memory:
         cmd += ["--duckdb-memory", a.duckdb_memory]
-    if a.store_file:
-        cmd += ["--store-file"]
     out_path = DATA / f"child-{os.getpid()}.json"
+    mark = DATA / f"child-{os.getpid()}.analysis"
+    mark.unlink(missing_ok=True)
+    cmd += ["--mark", str(mark)]
+    load = os.getloadavg()[0]
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
-    peak, status, start = 0, "ok", time.perf_counter()
+    peak, peak_analysis, status, start = 0, 0, "ok", time.perf_counter()
     limit = a.memory_limit * 2**30
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc))
+        rss = _tree_rss(proc)
+        peak = max(peak, rss)
+        if mark.exists():
+            peak_analysis = max(peak_analysis, rss)
         elapsed = time.perf_counter() - start
         if elapsed > a.timeout or peak > limit:
             status = "timeout" if elapsed > a.timeout else "memory"
@@ -661,8 +676,13 @@ def run_child(tool: str, analysis: str, folder: Path, a: argparse.Namespace) -> 
             break
         time.sleep(0.05)
     err = proc.stderr.read() if proc.stderr else ""
+    mark.unlink(missing_ok=True)
+    # peak_gib: setup and analysis; analysis_peak_gib: from the analysis' start (the
+    # store or frame held, plus the analysis' own working set)
     row: dict[str, Any] = {"status": status, "peak_gib": round(peak / 2**30, 3),
-                           "wall_seconds": round(time.perf_counter() - start, 1)}
+                           "analysis_peak_gib": round(peak_analysis / 2**30, 3),
+                           "wall_seconds": round(time.perf_counter() - start, 1),
+                           "load_average": [round(load, 2), round(os.getloadavg()[0], 2)]}
     if status == "ok":
         if proc.returncode != 0:
             row["status"] = "error"
@@ -681,8 +701,9 @@ def _agree(analysis: str, answers: dict[str, Any]) -> bool:
 
 
 def table(result: dict) -> str:
-    lines = ["| analysis | tool | seconds | peak GiB | ratio to parcours | setup s | agree |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| analysis | tool | seconds | CPU s | peak GiB (analysis) | ratio to parcours "
+             "| setup s | load | agree |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for analysis, per in result["analyses"].items():
         base = per.get("parcours", {}).get("seconds")
         for tool, row in per.items():
@@ -694,8 +715,13 @@ def table(result: dict) -> str:
             else:
                 secs, ratio = row["status"], "-"
             setup = f"{row['setup_seconds']:.1f}" if "setup_seconds" in row else "-"
-            lines.append(f"| {analysis} | {tool} | {secs} | {row['peak_gib']:.2f} | {ratio} "
-                         f"| {setup} | {per.get('agree', '-')} |")
+            cpu = f"{row['cpu_seconds']:.2f}" if "cpu_seconds" in row else "-"
+            mem = f"{row['peak_gib']:.2f}"
+            if "analysis_peak_gib" in row:
+                mem += f" ({row['analysis_peak_gib']:.2f})"
+            load = "-".join(f"{x:.1f}" for x in row.get("load_average", []))
+            lines.append(f"| {analysis} | {tool} | {secs} | {cpu} | {mem} | {ratio} "
+                         f"| {setup} | {load} | {per.get('agree', '-')} |")
     return "\n".join(lines)
 
 
@@ -739,11 +765,10 @@ def main() -> None:
     ap.add_argument("--spark-memory", default="8g", help="spark.driver.memory")
     ap.add_argument("--duckdb-memory", default=None,
                     help="parcours: DuckDB memory_limit, e.g. 8GB (default: 80 %% of RAM)")
-    ap.add_argument("--store-file", action="store_true",
-                    help="parcours: its journey store in a DuckDB database file, not in memory")
     ap.add_argument("--name", default=None, help="results file (default: journeys_<size>)")
     ap.add_argument("--child", nargs=3, metavar=("TOOL", "ANALYSIS", "FOLDER"),
                     help=argparse.SUPPRESS)
+    ap.add_argument("--mark", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child[0], a.child[1], Path(a.child[2]), a)))
@@ -763,7 +788,8 @@ def main() -> None:
                    "lookback": "30d", "max_length": MAX_LENGTH, "min_support": MIN_SUPPORT},
         "timeout": a.timeout, "memory_limit_gib": a.memory_limit, "repeat": a.repeat,
         "spark_memory": a.spark_memory, "duckdb_memory": a.duckdb_memory,
-        "parcours_store": "file" if a.store_file else "memory", "analyses": {},
+        "parcours_store": "compressed in-memory DuckDB database, sorted by profile",
+        "analyses": {},
     }
     import psutil
 
@@ -774,7 +800,9 @@ def main() -> None:
             row = run_child(tool, analysis, folder, a)
             per[tool] = row
             print(f"{analysis:11s} {tool:9s} {row['status']:7s} {row.get('seconds', '-')!s:>8} s "
-                  f"{row['peak_gib']:6.2f} GiB", flush=True)
+                  f"{row.get('cpu_seconds', '-')!s:>8} CPU-s {row['peak_gib']:6.2f} GiB "
+                  f"(analysis {row['analysis_peak_gib']:.2f}) setup "
+                  f"{row.get('setup_seconds', '-')} s load {row['load_average']}", flush=True)
         answers = {k: v["answer"] for k, v in per.items() if v["status"] == "ok"}
         per["agree"] = _agree(analysis, answers) if len(answers) > 1 else None
         if per["agree"] is False:

@@ -34,8 +34,8 @@ def spark_table(spark, tbl: pa.Table, name: str) -> ibis.Table:
 def stored(tbl: pa.Table, name: str = "ev") -> ibis.Table:
     """``tbl`` through the journey store (parcours.journeys.store): ENUM event, channel
     and type, and the ``_order`` key, on a new DuckDB connection."""
-    from parcours.journeys.store import materialize
+    from parcours.journeys.store import materialize, table
 
     src = duck(tbl, f"{name}_source")
     materialize(src, name)
-    return src.get_backend().table(name)
+    return table(src.get_backend(), name)

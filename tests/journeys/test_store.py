@@ -109,8 +109,8 @@ def test_built_once_per_version_and_rebuilt_after_a_commit(tmp_path):
     newer = stored_events(ws, "energie", "analytics", _source(ws))
     assert newer.get_name() != first.get_name()
     assert sorted(newer.event.to_pyarrow().to_pylist()) == ["buy", "home", "offer"]
-    names = {r[0] for r in ws.engine.duckdb.execute(
-        "SELECT table_name FROM duckdb_tables()").fetchall()}
+    names = {".".join(r) for r in ws.engine.duckdb.execute(
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables()").fetchall()}
     assert newer.get_name() in names and first.get_name() not in names  # the old one dropped
     ws.close()
 
@@ -128,8 +128,43 @@ def test_threads_asking_at_once_share_one_build(tmp_path):
         names = set(pool.map(
             lambda _: stored_events(ws, "energie", "analytics", _source(ws)).get_name(), range(8)))
     assert len(names) == 1
-    stores = [r[0] for r in ws.engine.duckdb.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'parcours_journeys%'"
-    ).fetchall()]
+    stores = [".".join(r) for r in ws.engine.duckdb.execute(
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+        "WHERE table_name LIKE 'parcours_journeys%'").fetchall()]
     assert stores == list(names)
     ws.close()
+
+
+# -- layout: sorted by profile, built in pieces, compressed -------------------------------
+def test_rows_sorted_by_profile_and_order_and_compressed():
+    tbl = _random(4)
+    t = stored(tbl, "sorted_rows")
+    rows = t.to_pyarrow().to_pylist()  # DuckDB reads a table's rows in their order
+    assert [(r[PROFILE], r[ORDER]) for r in rows] == sorted((r[PROFILE], r[ORDER]) for r in rows)
+    con = t.get_backend().con
+    kinds = {r[0] for r in con.execute(
+        "SELECT compression FROM pragma_storage_info('parcours_journeys.main.sorted_rows') "
+        "WHERE segment_type != 'VALIDITY'").fetchall()}
+    assert kinds - {"Uncompressed"}, kinds  # checkpointed: the columns are compressed
+
+
+def test_built_in_pieces_of_profiles_the_same_table(monkeypatch):
+    import parcours.journeys.store as store
+
+    rng = random.Random(9)
+    tbl = _random(5)
+    anonymous = pa.Table.from_pylist([
+        {"profile_id": None, "ts": T0 + dt.timedelta(seconds=rng.randint(0, 20)),
+         "event": "home", "channel": "web", "type": "page", "properties": None}
+        for _ in range(5)], SCHEMA)
+    tbl = pa.concat_tables([tbl, anonymous])
+    whole = stored(tbl, "one_piece").to_pyarrow().to_pylist()
+    monkeypatch.setattr(store, "BUILD_EVENTS", 40)  # 300 events: 8 pieces and the anonymous
+    pieces = stored(tbl, "in_pieces").to_pyarrow().to_pylist()
+    # the same rows, profile codes included, in the same order (rows with equal keys in
+    # any order among themselves)
+    assert sorted(map(repr, pieces)) == sorted(map(repr, whole))
+    keys = [(r[PROFILE] is None, r[PROFILE] or 0, r[ORDER]) for r in pieces]
+    assert keys == sorted(keys)
+    assert len({r[PROFILE] for r in whole}) == 32  # 31 profiles and the anonymous (null)
+    assert [r[PROFILE] for r in whole][-5:] == [None] * 5

@@ -222,13 +222,15 @@ def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
     names = list(dict.fromkeys(steps))
     code = [names.index(s) for s in steps]
     backend = t.get_backend()
-    ev = _step_events(t, names, steps[0], breakdown, step_by, backend.name, coded=False)
+    enum = _enum_names(t) if step_by != "channel_event" else None
+    ev = _step_events(t, names, steps[0], breakdown, step_by, backend.name, coded=False,
+                      enum=enum)
     data = backend.con.sql(backend.compile(ev)).to_arrow_table()
     pid = data["profile_id"].combine_chunks()
     if not pa.types.is_integer(pid.type):  # no journey store: the text ids as codes
         pid = pc.dictionary_encode(pid).indices
-    found, order = funnel_chains(pid.to_numpy(), data["u"].to_numpy(),
-                                 _codes(data["code"], names), code, window_us)
+    step = (data["code"].to_numpy() if enum is not None else _codes(data["code"], names))
+    found, order = funnel_chains(pid.to_numpy(), data["u"].to_numpy(), step, code, window_us)
     reach = found.reach
 
     # per step and key (the breakdown label; one overall key without a breakdown)
@@ -263,6 +265,23 @@ def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
     })
 
 
+def _enum_names(t: ir.Table) -> list[str] | None:
+    """The names of ``t``'s ``event`` column when DuckDB holds it as an ENUM (the
+    journey store), in code order; None for text."""
+    backend = t.get_backend()
+    sql = backend.compile(t.select("event"))
+    if not str(backend.con.sql(sql).types[0]).startswith("ENUM("):
+        return None
+    got = backend.con.sql(f"SELECT enum_range(event) FROM ({sql}) LIMIT 1").fetchall()
+    return list(got[0][0]) if got else None
+
+
+@ibis.udf.scalar.builtin(name="enum_code")
+def _enum_code(value: str) -> int:
+    """An ENUM value's code (DuckDB's function, run by the engine)."""
+    raise NotImplementedError
+
+
 def _codes(step: pa.ChunkedArray, names: list[str]) -> Any:
     """The step names as their index in ``names`` (int16; the names read are all there)."""
     import numpy as np
@@ -276,14 +295,15 @@ def _start_values(found: Any, v: pa.ChunkedArray, order: Any) -> tuple[Any, list
     """Per profile: the smallest breakdown value among the step-1 events at its best
     chain's start (:data:`NO_VALUE` when none), as a code into the returned labels.
 
-    ``v`` is the value on step-1 events (null elsewhere), in the events' read order.
+    ``v`` is the value on step-1 events (null elsewhere), in the events' read order
+    (``order`` sorts them; None: they came sorted).
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     g = found.groups
-    vals = pc.take(v, pa.array(order))
+    vals = v if order is None else pc.take(v, pa.array(order))
     uniq = pc.unique(vals.combine_chunks().drop_null())
     uniq = pc.take(uniq, pc.array_sort_indices(uniq))  # text order: min of ranks = min
     none = len(uniq)
@@ -302,18 +322,34 @@ def _start_values(found: Any, v: pa.ChunkedArray, order: Any) -> tuple[Any, list
 
 
 def _step_events(t: ir.Table, names: list[str], first: str, breakdown: str | None,
-                 step_by: str, engine: str, *, coded: bool = True) -> ir.Table:
+                 step_by: str, engine: str, *, coded: bool = True,
+                 enum: list[str] | None = None) -> ir.Table:
     """The events of the funnel's step names: profile (the journey store's integer code
     where there is one), microseconds, step code (``coded``; else the step name as
     read: the journey store's ENUM comes as dictionary codes) and, with a breakdown,
-    the value of step-1 events."""
+    the value of step-1 events.
+
+    ``enum``: the names of an ENUM ``event`` column in code order (DuckDB; not with
+    ``channel_event``): the step code is then looked up by the ENUM code in a list, and
+    the rows come in the table's order (DuckDB turns an ``IN`` list into a join, whose
+    output is not in order: the journey store's rows are sorted by profile and time).
+    """
     ev = with_steps(t, step_by)
     # the store's profile code is null exactly when the profile is: test the integer
     profile = ev[PROFILE] if PROFILE in ev.columns else ev.profile_id
-    ev = ev.filter(ev.step.isin(names), profile.notnull(), ev.ts.notnull())
+    if enum is not None:
+        lookup = ibis.literal([names.index(x) if x in names else -1 for x in enum],
+                              type="array<int16>")
+        ev = ev.mutate(_code=lookup[_enum_code(ev.event)])
+        ev = ev.filter(ev._code >= 0, profile.notnull(), ev.ts.notnull())
+    else:
+        ev = ev.filter(ev.step.isin(names), profile.notnull(), ev.ts.notnull())
     profile = ev[PROFILE] if PROFILE in ev.columns else ev.profile_id
-    step = (ev.step.cases(*[(n, i) for i, n in enumerate(names)]).cast("int16") if coded
-            else ev.step)
+    if enum is not None:
+        step = ev._code
+    else:
+        step = (ev.step.cases(*[(n, i) for i, n in enumerate(names)]).cast("int16") if coded
+                else ev.step)
     return ev.select(
         profile_id=profile, u=_micros(ev.ts, engine), code=step,
         **({} if breakdown is None else {"v": ibis.ifelse(

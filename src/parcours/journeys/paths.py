@@ -206,7 +206,7 @@ def _piece_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step
     one row per profile, -1 past a path's end."""
     import numpy as np
 
-    from parcours.journeys.kernels import sort_order, walk_steps
+    from parcours.journeys.kernels import is_sorted, sort_order, walk_steps
 
     cols = {"p": t[PROFILE], "o": t[ORDER], "e": t.event}
     if step_by == "channel_event":
@@ -248,12 +248,13 @@ def _piece_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step
     elif event is not None:
         hit = np.zeros(0, bool)
     del ev
-    order = sort_order(pid, okey)
+    if not is_sorted(pid, okey):  # the store keeps its rows sorted: no sort then
+        order = sort_order(pid, okey)
+        pid, combo = pid[order], combo[order]
+        hit = None if hit is None else hit[order]
+        keep = None if keep is None else keep[order]
+        del order
     del okey
-    pid, combo = pid[order], combo[order]
-    hit = None if hit is None else hit[order]
-    keep = None if keep is None else keep[order]
-    del order
     new = np.ones(len(pid), bool)
     new[1:] = pid[1:] != pid[:-1]
     prof = np.cumsum(new) - 1
