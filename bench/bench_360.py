@@ -189,6 +189,21 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (the uvicorn workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _size_mib(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
 
@@ -352,6 +367,7 @@ def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per
             for k in keys[:200]:
                 assert c.get(f"/api/v1/tenants/{TENANT}/customers/{k}").status_code == 200
         out["load_before_clients"] = _load()
+        cpu0 = _tree_cpu(server.pid)
         if use_wrk:
             out["client"] = f"wrk -t 2 -c {clients} -d {seconds}s"
             out.update(_run_wrk(base, token, keys, clients, seconds, channel_share, folder))
@@ -359,6 +375,8 @@ def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per
             out["client"] = f"{clients} Python threads (httpx) x {requests_per_client} requests"
             out.update(_run_threads(base, token, keys, clients, requests_per_client, channel_share))
         out["load_after_clients"] = _load()
+        served = out.get("requests") or clients * requests_per_client
+        out["server_cpu_ms_per_request"] = round((_tree_cpu(server.pid) - cpu0) * 1000 / max(served, 1), 3)
     finally:
         server.terminate()
         server.wait(timeout=30)
