@@ -17,10 +17,16 @@ SCHEMA = pa.schema([
 ])
 
 
-def duck(tbl: pa.Table, name: str = "ev") -> ibis.Table:
-    """``tbl`` on a new DuckDB connection (UTC, as parcours' engine sets it)."""
+def connect() -> ibis.BaseBackend:
+    """A new DuckDB connection (UTC, as parcours' engine sets it)."""
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
+    return con
+
+
+def duck(tbl: pa.Table, name: str = "ev", con: ibis.BaseBackend | None = None) -> ibis.Table:
+    """``tbl`` on ``con`` (a new DuckDB connection by default)."""
+    con = con if con is not None else connect()
     con.con.register(name, tbl)
     return con.table(name)
 
@@ -31,11 +37,11 @@ def spark_table(spark, tbl: pa.Table, name: str) -> ibis.Table:
     return ibis.pyspark.connect(spark).table(name)
 
 
-def stored(tbl: pa.Table, name: str = "ev") -> ibis.Table:
+def stored(tbl: pa.Table, name: str = "ev", con: ibis.BaseBackend | None = None) -> ibis.Table:
     """``tbl`` through the journey store (parcours.journeys.store): ENUM event, channel
-    and type, and the ``_order`` key, on a new DuckDB connection."""
+    and type, and the ``_order`` key, on ``con`` (a new DuckDB connection by default)."""
     from parcours.journeys.store import materialize, table
 
-    src = duck(tbl, f"{name}_source")
+    src = duck(tbl, f"{name}_source", con)
     materialize(src, name)
     return table(src.get_backend(), name)
