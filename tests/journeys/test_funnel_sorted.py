@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parcours.journeys.funnel import _long, chain_counts, sorted_counts
-from parcours.journeys.kernels import medians, sort_order
+from parcours.journeys.kernels import funnel_chains, funnel_reach, medians, sort_order
 from tests.journeys.logs import connect, duck, stored
 from tests.journeys.test_funnel import _log, _profile_ref
 
@@ -76,7 +76,7 @@ def _expected(rows, steps, window):
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(logs=profile_logs,
        steps=st.lists(st.sampled_from(NAMES), min_size=1, max_size=6),
        window=st.sampled_from([0.5, 1, 2, 1000]),
@@ -93,6 +93,10 @@ def test_one_pass_equals_the_reference(logs, steps, window, through):
         assert n == want[key][0], key
         w = want[key][1]
         assert (m is None and w is None) or math.isclose(m, w, rel_tol=1e-9, abs_tol=1e-9), key
+    # without a breakdown the profiles are walked in ranges (threads): the overall rows
+    kw = {"steps": steps, "window_us": round(window * 60e6)}
+    split = _long(sorted_counts(t, **kw, parts=3), steps, by_value=False).to_pylist()
+    assert split == [r for r in fast if r["breakdown"] is None]
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -153,3 +157,20 @@ def test_window_in_microseconds_on_the_boundary():
     t = stored(_log(rows), f"edge_{next(_names)}")
     fast, slow = _both(t, ["a", "b"], 30, None)
     assert [r["profiles"] for r in fast] == [2, 1] and fast == slow
+
+
+def test_profile_ranges_in_threads_give_the_one_walk():
+    rng = np.random.default_rng(5)
+    n = 20_000
+    pid = np.sort(rng.integers(0, 900, n)).astype(np.int32)
+    u = rng.integers(0, 40, n) * 60_000_000  # minutes: many ties
+    order = np.lexsort((u, pid))
+    pid, u = pid[order], u[order]
+    code = rng.integers(0, 3, n).astype(np.int16)
+    steps = [0, 1, 2, 0, 1]
+    found, _ = funnel_chains(pid, u, code, steps, 10 * 60_000_000)
+    for parts in (1, 2, 7):
+        reach, gaps = funnel_reach(pid, u, code, steps, 10 * 60_000_000, parts=parts)
+        assert reach.tolist() == found.reach.tolist()
+        assert [sorted(g.tolist()) for g in gaps] == [sorted(g.tolist()) for g in found.gaps]
+    assert (found.reach == 5).sum() > 50

@@ -209,15 +209,17 @@ def chain_counts(t: ir.Table, *, steps: list[str], window_us: int,
 
 
 def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
-                  breakdown: str | None = None, step_by: str = "event") -> pa.Table:
+                  breakdown: str | None = None, step_by: str = "event",
+                  parts: int | None = None) -> pa.Table:
     """What :func:`chain_counts` gives, in one sorted pass on DuckDB: the step events
     read once as arrays (profile code, microseconds, step code), the chains walked with
-    numpy (:func:`parcours.journeys.kernels.funnel_chains`)."""
+    numpy (:func:`parcours.journeys.kernels.funnel_chains`; without a breakdown, in
+    ``parts`` ranges of profiles at once: :func:`~parcours.journeys.kernels.funnel_reach`)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from parcours.journeys.kernels import funnel_chains, medians
+    from parcours.journeys.kernels import funnel_chains, funnel_reach, medians
 
     names = list(dict.fromkeys(steps))
     code = [names.index(s) for s in steps]
@@ -230,13 +232,16 @@ def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
     if not pa.types.is_integer(pid.type):  # no journey store: the text ids as codes
         pid = pc.dictionary_encode(pid).indices
     step = (data["code"].to_numpy() if enum is not None else _codes(data["code"], names))
-    found, order = funnel_chains(pid.to_numpy(), data["u"].to_numpy(), step, code, window_us)
-    reach = found.reach
-
     # per step and key (the breakdown label; one overall key without a breakdown)
     keys: Any = None
     labels: list[str] = []
-    if breakdown is not None:
+    if breakdown is None:
+        reach, gaps_us = funnel_reach(pid.to_numpy(), data["u"].to_numpy(), step, code,
+                                      window_us, parts)
+    else:
+        found, order = funnel_chains(pid.to_numpy(), data["u"].to_numpy(), step, code,
+                                     window_us)
+        reach, gaps_us = found.reach, found.gaps
         keys, labels = _start_values(found, data["v"], order)
     cols: dict[str, list] = {"step_index": [], "key": [], "profiles": [], "median": []}
 
@@ -249,7 +254,7 @@ def sorted_counts(t: ir.Table, *, steps: list[str], window_us: int,
 
     for k in range(len(steps)):
         going = reach > k
-        gaps = found.gaps[k - 1] / 1e6 if k else np.empty(0)
+        gaps = gaps_us[k - 1] / 1e6 if k else np.empty(0)
         add(k, None, int(going.sum()), medians(gaps)[0])
         if keys is not None:
             n = np.bincount(keys[going], minlength=len(labels))

@@ -233,6 +233,51 @@ def funnel_chains(pid: np.ndarray, u: np.ndarray, code: np.ndarray, steps: list[
     return Chains(groups=g, reach=reach, start=start, gaps=gaps, profile_at=profile_at), order
 
 
+#: Events per thread from which :func:`funnel_reach` walks profile ranges in threads.
+SPLIT_EVENTS = 500_000
+
+
+def funnel_reach(pid: np.ndarray, u: np.ndarray, code: np.ndarray, steps: list[int],
+                 window_us: int, parts: int | None = None
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """What a funnel without a breakdown needs of :func:`funnel_chains`: per profile the
+    last step reached (``reach``) and per step ``k`` the gaps from step ``k`` to ``k + 1``
+    of the best chains (any order), with the profiles cut into ``parts`` ranges (default:
+    one per processor, at most one per :data:`SPLIT_EVENTS` events) walked in threads:
+    numpy releases the interpreter lock in its loops, and profiles are independent.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not is_sorted(pid, u):
+        order = sort_order(pid, u)
+        pid, u, code = pid[order], u[order], code[order]
+        del order
+    n = len(pid)
+    if parts is None:
+        parts = max(1, min(os.cpu_count() or 1, n // SPLIT_EVENTS))
+    cuts = [0]
+    for i in range(1, parts if n else 1):  # at profile boundaries
+        cuts.append(max(cuts[-1], int(np.searchsorted(pid, pid[n * i // parts]))))
+    cuts.append(n)
+    ranges = [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+    def walk(r: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        found, _ = funnel_chains(pid[r[0]:r[1]], u[r[0]:r[1]], code[r[0]:r[1]], steps,
+                                 window_us)
+        return found.reach, found.gaps
+
+    if len(ranges) > 1:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            done = list(pool.map(walk, ranges))
+    else:
+        done = [walk(r) for r in ranges]
+    reach = np.concatenate([d[0] for d in done]) if done else np.zeros(0, np.int16)
+    gaps = [np.concatenate([d[1][k] for d in done]) if done else np.empty(0, np.int64)
+            for k in range(len(steps) - 1)]
+    return reach, gaps
+
+
 def medians(values: np.ndarray, keys: np.ndarray | None = None, n_keys: int = 1
             ) -> np.ndarray:
     """The median of ``values`` per key (``keys`` 0..n_keys-1; one group when None),
