@@ -33,10 +33,12 @@ Taking each step as early as possible never hurts, so a profile reaches step k e
 when one of its greedy chains (one per step-1 time) does.
 
 On DuckDB (:func:`sorted_counts`, the embedded default): one query reads the step
-events as arrays (the journey store's integer profile code, microseconds, step code),
-numpy sorts them once by profile and time and walks every chain a step at a time with
-binary searches (:mod:`parcours.journeys.kernels`): no table is written, and a step
-costs a search per live chain, so 20 steps cost little more than 5.
+events as arrays (the journey store's integer profile code, microseconds, step code;
+on the store the step code is looked up from the ENUM code, which keeps the store's
+order by profile and time, so nothing is sorted), and numpy walks every chain a step at
+a time with binary searches (:mod:`parcours.journeys.kernels`; ranges of profiles in
+threads without a breakdown): no table is written, and a step costs a search per live
+chain, so the cost follows the number of step events read, not the number of steps.
 
 On Spark (and any other engine; :func:`chain_counts`, also the reference the DuckDB
 path is tested against) the same chains are Ibis expressions. The chains advance one

@@ -1,8 +1,10 @@
 """Numpy kernels over events sorted by profile and time: the embedded engine's funnel.
 
 DuckDB reads the few columns an analysis needs (profile code, microseconds, step code)
-as Arrow; these functions sort them once by ``(profile, time)`` and answer with
-vectorized numpy, no window function and no pass per step over a table.
+as Arrow; these functions take them in ``(profile, time)`` order (the journey store's
+rows are in that order: :func:`is_sorted` checks it, :func:`sort_order` sorts what is
+not) and answer with vectorized numpy, no window function and no pass per step over a
+table.
 
 The funnel (:func:`funnel_chains`) follows the contract of
 :mod:`parcours.journeys.funnel` with the same greedy chains as its Ibis algorithm, the

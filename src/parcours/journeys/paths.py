@@ -176,10 +176,11 @@ PIECE_EVENTS = 20_000_000
 def _sorted_paths(t: ir.Table, event: str | None, forward: bool, steps: int, step_by: str,
                   collapse: bool, top: int) -> pa.Table:
     """The paths of the journey store's table ``t`` with numpy: per range of profile
-    codes (:data:`PIECE_EVENTS` events at most), one read of the profile code, order
-    key and ENUM names as dictionary codes, one sort by profile and order key, then
-    :func:`parcours.journeys.kernels.walk_steps`; the top names per level over all
-    profiles, names decoded at the end.
+    codes (:data:`PIECE_EVENTS` events at most; the store's rows are sorted by profile
+    code, so a range is contiguous), one read of the profile code, order key and ENUM
+    names as dictionary codes (in the store's order by profile and order key: no sort,
+    else one), then :func:`parcours.journeys.kernels.walk_steps`; the top names per
+    level over all profiles, names decoded at the end.
 
     Gives the rows the Ibis expression gives (equal order keys are equal rows, so their
     order among themselves changes no path)."""
