@@ -50,6 +50,9 @@ _PREFLIGHT = [
     (b"access-control-max-age", b"86400"),
 ]
 _OK = b'{"success":true}'
+_JSON_TYPE = (b"content-type", b"application/json")
+#: the answer to nearly every request, built once
+_OK_HEADERS = [_JSON_TYPE, (b"content-length", str(len(_OK)).encode()), *_CORS]
 #: ``/v1/<path>`` -> endpoint: the full names, and the short ones analytics.js posts to
 #: (``/v1/t``, ``/v1/p`` … the type's first letter; ``/v1/b`` for its batching mode) plus
 #: ``/v1/import``, the HTTP API's older name of ``/v1/batch``.
@@ -99,18 +102,19 @@ class Collector:
         return user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":  # pragma: no cover - websockets are not served here
-            return
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return  # websockets are not served here
         try:
             status, body, headers = await self._handle(scope, receive)
         except OSError as exc:  # the sink failed: not the client's fault, and it may retry
             status, body, headers = 503, _error("Unavailable", f"events not stored, retry: {exc}"), _CORS
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()), *headers]})
+        if body is _OK:
+            response_headers = _OK_HEADERS.copy()  # a copy: a middleware may add to it
+        else:
+            response_headers = [_JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -157,7 +161,12 @@ class Collector:
             wk = self.keys.lookup(header_key)
             if wk is None:
                 return 401, _error("Unauthorized", "unknown or revoked write key"), _CORS
-        raw = await _read_body(receive, limit)
+        message = await receive()  # nearly always the whole body at once
+        if message.get("more_body", False) or message["type"] != "http.request":
+            raw = await _read_body(receive, limit, message)
+        elif len(raw := message.get("body", b"")) > limit:
+            raw = None
+        del message
         if raw is None:
             return 413, _error("TooLarge", f"body larger than {limit} bytes", limit=limit), _CORS
         if gzipped:
@@ -189,7 +198,7 @@ class Collector:
         if decoded.total == 0 and decoded.fatal is None:
             return 200, _OK, _CORS  # an empty batch: nothing to keep
         accepted = decoded.accepted
-        rejected = [r.to_dict() for r in decoded.rejections]
+        rejected = [r.to_dict() for r in decoded.rejections] if decoded.rejections else None
         fatal = decoded.fatal
         del decoded  # parsed objects are freed before the wait
         record = encode_record(Meta(wk.tenant, wk.channel, endpoint, time.time_ns() // 1000), body)
@@ -214,11 +223,11 @@ def _basic_user(value: bytes) -> str | None:
     return text.partition(":")[0]
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, message: dict[str, Any]) -> bytes | None:
+    """The body of a request sent in several messages, ``message`` being the first."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")
@@ -228,4 +237,5 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
+        message = await receive()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -20,6 +20,7 @@ Rules (Segment's, plus what parcours needs for exactly-once loads):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -86,14 +87,20 @@ class _Context(msgspec.Struct, forbid_unknown_fields=False):
 # is checked in C; the collector needs the verdict, not the events. Any failure falls back
 # to :func:`decode`, whose messages are the ones users see.
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
+# a naive timestamp (valid: it means UTC) fails here and goes through decode()
+_Aware = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
-class _Obj(msgspec.Struct, forbid_unknown_fields=False):
+# gc=False: these structs hold only strings, numbers, datetimes and each other, so they
+# can never be part of a reference cycle; untracked, a batch's hundreds of them cost
+# less to make and free and do not trigger collections of the server's young objects
+class _Obj(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """Any JSON object (its content is skipped)."""
 
 
-class _Strict(_Common, tag_field="type", kw_only=True):
+class _Strict(_Common, tag_field="type", kw_only=True, gc=False):
     messageId: _NonEmpty
+    timestamp: _Aware | None = None
     properties: _Obj | None = None
     traits: _Obj | None = None
     context: _Obj | None = None
@@ -124,7 +131,7 @@ class _Alias(_Strict, tag="alias"):
     userId: _NonEmpty | _IntId
 
 
-class _StrictBatch(msgspec.Struct, forbid_unknown_fields=False):
+class _StrictBatch(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     batch: list[_Track | _Identify | _Page | _Screen | _Group | _Alias]
     writeKey: str | None = None
 
@@ -333,31 +340,44 @@ def validate(body: bytes, endpoint: str, max_event_bytes: int = 32 * 1024) -> Ve
                 if any(len(r) > max_event_bytes for r in raws):
                     raise ValueError
             strict = _strict_batch_dec.decode(body)
-            body.decode("utf-8")  # msgspec accepts invalid UTF-8 inside strings
+            _check_utf8(body)
         except (ValueError, msgspec.DecodeError):  # ValidationError is a DecodeError
             pass
         else:
-            if all(map(_fine, strict.batch)):
+            if _all_fine(strict.batch):
                 return Verdict(strict.writeKey, len(strict.batch))
     elif len(body) <= max_event_bytes and (dec := _strict_single_dec.get(endpoint)) is not None:
         try:
             single = dec.decode(body)
-            body.decode("utf-8")
+            _check_utf8(body)
         except (ValueError, msgspec.DecodeError):
             pass
         else:
-            if _fine(single):
+            if _all_fine((single,)):
                 return Verdict(single.writeKey, 1)
     d = decode(body, endpoint, max_event_bytes)
     return Verdict(d.write_key, len(d.events), d.rejections, d.fatal)
 
 
-def _fine(ev: _Strict) -> bool:
-    """The rules msgspec types cannot state: an id of either kind, a timestamp in range."""
-    uid, aid, ts = ev.userId, ev.anonymousId, ev.timestamp
-    if (uid is None or uid == "") and (aid is None or aid == ""):
-        return False
-    return ts is None or (ts.tzinfo is not None and _MIN_TS <= ts < _MAX_TS)
+def _check_utf8(body: bytes) -> None:
+    """msgspec accepts invalid UTF-8 inside strings; raises UnicodeDecodeError (a
+    ValueError). ASCII, the usual case, is checked without making a string."""
+    if not body.isascii():
+        body.decode("utf-8")
+
+
+def _all_fine(events: Iterable[_Strict]) -> bool:
+    """The rules msgspec types cannot state: an id of either kind, a timestamp in range
+    (its time zone is a msgspec constraint). One loop, no call per event."""
+    lo, hi = _MIN_TS, _MAX_TS
+    for ev in events:
+        uid = ev.userId
+        if (uid is None or uid == "") and ((aid := ev.anonymousId) is None or aid == ""):
+            return False
+        ts = ev.timestamp
+        if ts is not None and not lo <= ts < hi:
+            return False
+    return True
 
 
 def _write_key_of(body: bytes) -> str | None:

@@ -8,6 +8,7 @@ has its own spool segment.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -20,28 +21,16 @@ if TYPE_CHECKING:
 WORKSPACE_ENV = "PARCOURS_WORKSPACE"
 
 
-class SpoolSink:
-    """The embedded default: the worker's own spool segment, group-committed."""
-
-    def __init__(self, ws: Workspace) -> None:
-        from parcours.collect.spool import SpoolWriter
-
-        self.writer = SpoolWriter(ws.spool_dir, segment_seconds=ws.settings.collect.batch_max_seconds)
-
-    async def write(self, record: bytes) -> None:
-        await self.writer.write(record)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 def make_sink(ws: Workspace) -> Sink:
-    """The sink the settings ask for (``collect.sink``: spool or kafka)."""
+    """The sink the settings ask for (``collect.sink``): the worker's own spool segment,
+    group-committed (the embedded default; a :class:`SpoolWriter` is a sink), or Kafka."""
     if ws.settings.collect.sink == "kafka":
         from parcours.collect.kafka import KafkaSink
 
         return KafkaSink(ws.settings.collect.kafka_bootstrap, ws.settings.collect.kafka_topic)
-    return SpoolSink(ws)
+    from parcours.collect.spool import SpoolWriter
+
+    return SpoolWriter(ws.spool_dir, segment_seconds=ws.settings.collect.batch_max_seconds)
 
 
 def make_collector(ws: Workspace, sink: Sink | None = None) -> Collector:
@@ -62,13 +51,24 @@ class Router:
         elif scope["type"] == "lifespan":
             async def wrapped() -> dict[str, Any]:
                 message = await receive()
-                if message["type"] == "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    _freeze_startup_objects()
+                elif message["type"] == "lifespan.shutdown":
                     self.collector.sink.close()
                 return message
 
             await self.web(scope, wrapped, send)
         else:
             await self.web(scope, receive, send)
+
+
+def _freeze_startup_objects() -> None:
+    """Move what the worker built at startup (modules, the FastAPI app: ~115,000 objects)
+    out of the garbage collector's reach. Otherwise each full collection walks them all:
+    a pause of every request in flight (60-260 ms measured on the shared 2-core machine)
+    about once per 15,000 requests under load. They live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_app(ws: Workspace, sink: Sink | None = None) -> Router:

@@ -116,6 +116,12 @@ class SpoolWriter:
         self.path: Path | None = None
         self._last_round = 0  # records in the previous commit round
         self._last_sync = 0.0  # seconds its fdatasync took
+        # how many pending records wake the commit thread: 1 while it waits for work,
+        # the previous round's size while it waits for that round's requests to come
+        # back, never while it writes (it looks at what is pending when done). A wake-up
+        # is a futex call, two context switches and a GIL hand-over; one per request
+        # during a group wait only made it check a count and sleep again
+        self._wake_at = 1
 
     # -- segment files ----------------------------------------------------------------
     def _open(self) -> None:
@@ -152,13 +158,21 @@ class SpoolWriter:
                 self._thread.start()
             self._pending.append(record)
             self._waiters.append(waiter)
-            self._cond.notify()
+            if len(self._pending) >= self._wake_at:
+                self._cond.notify()
 
     async def write(self, record: bytes) -> None:
         """Append and wait until durable (for asyncio callers)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._enqueue(record, (loop, fut))
+        with self._cond:  # _enqueue, inlined: this is every request's path
+            if self._closing or self._thread is None:
+                self._enqueue(record, (loop, fut))
+            else:
+                self._pending.append(record)
+                self._waiters.append((loop, fut))
+                if len(self._pending) >= self._wake_at:
+                    self._cond.notify()
         await fut
 
     def write_sync(self, record: bytes) -> None:
@@ -178,6 +192,7 @@ class SpoolWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._wake_at = 1
                 while not self._pending and not self._closing:
                     timeout = None
                     if self._fd is not None and self._size:
@@ -189,12 +204,14 @@ class SpoolWriter:
                 # one by one; wait for them a little (at most half an fdatasync) instead
                 # of syncing the first alone and making the others wait a whole round
                 if self._pending and not self._closing and len(self._pending) < self._last_round:
+                    self._wake_at = self._last_round
                     until = time.monotonic() + min(self._last_sync / 2, MAX_GROUP_WAIT)
                     while len(self._pending) < self._last_round and not self._closing:
                         left = until - time.monotonic()
                         if left <= 0:
                             break
                         self._cond.wait(left)
+                self._wake_at = 1 << 62  # busy: nobody needs to wake it
                 batch, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
                 closing = self._closing
