@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -249,20 +250,55 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system, all threads) of the live processes of session ``sid``
+    (the server and its workers: started with ``start_new_session``)."""
+    ticks = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: the session id
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(port: int, url_path: str, bodies: list[bytes], auth: str, duration: int, connections: int,
-            workdir: Path) -> dict[str, Any]:
+            workdir: Path, server: subprocess.Popen[bytes] | None = None) -> dict[str, Any]:
     script = workdir / f"wrk_{url_path.strip('/').replace('/', '_')}.lua"
     lua_script(script, url_path, bodies, auth)
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
            f"http://127.0.0.1:{port}"]
+    # the machine is shared (and wrk shares it with the server): CPU per request says what
+    # the server costs whatever the load; the load average says how loaded it was
+    load = os.getloadavg()[0]
+    server_cpu = session_cpu(server.pid) if server is not None else 0.0
+    wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    return parse_wrk(out.stdout)
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_wrk(out.stdout)
+    if server is not None and result["requests"]:
+        cpu = session_cpu(server.pid) - server_cpu
+        result["server_cpu_seconds"] = round(cpu, 2)
+        result["server_cpu_us_per_request"] = round(cpu / result["requests"] * 1e6, 1)
+        wrk = (wrk_after.ru_utime - wrk_cpu.ru_utime) + (wrk_after.ru_stime - wrk_cpu.ru_stime)
+        result["wrk_cpu_seconds"] = round(wrk, 2)
+    result["load_average_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    return result
 
 
 def start_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    wait_up(port, proc)
+    try:
+        wait_up(port, proc)
+    except RuntimeError:
+        stop_server(proc)  # its workers too: nothing left running
+        raise
     return proc
 
 
@@ -282,13 +318,15 @@ def http_runs(name: str, cmd: list[str], env: dict[str, str], port: int, auth: s
     proc = start_server(cmd, env, port)
     try:
         run_wrk(port, "/v1/batch", batches[:2], auth, 2, 16, workdir)  # warm-up
-        b = run_wrk(port, "/v1/batch", batches, auth, duration, connections, workdir)
+        b = run_wrk(port, "/v1/batch", batches, auth, duration, connections, workdir, proc)
         b["events_per_s"] = round(b["requests_per_s"] * 100)
-        s = run_wrk(port, "/v1/track", singles, auth, duration, connections, workdir)
+        s = run_wrk(port, "/v1/track", singles, auth, duration, connections, workdir, proc)
     finally:
         stop_server(proc)
-    print(f"{name}: batch {b['events_per_s']:,} events/s p99 {b.get('p99_ms')} ms; "
-          f"single {s['requests_per_s']:,.0f} req/s p50 {s.get('p50_ms')} p99 {s.get('p99_ms')} ms", flush=True)
+    print(f"{name}: batch {b['events_per_s']:,} events/s p99 {b.get('p99_ms')} ms "
+          f"({b.get('server_cpu_us_per_request')} server CPU-µs/request); "
+          f"single {s['requests_per_s']:,.0f} req/s p50 {s.get('p50_ms')} p99 {s.get('p99_ms')} ms "
+          f"({s.get('server_cpu_us_per_request')} CPU-µs/request); load {b['load_average_1m'][0]}", flush=True)
     return {"batch_100": b, "single": s}
 
 
