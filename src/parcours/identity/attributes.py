@@ -67,6 +67,7 @@ def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
 def traits(
     ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None,
     keep: Callable[[ir.Table], ir.Table] | None = None,
+    drop: Callable[[ir.Table], None] | None = None,
 ) -> pa.Table:
     """Traits per profile: for each trait, the CRM value, else the latest identify value.
 
@@ -75,6 +76,7 @@ def traits(
             identify calls' trait values are extracted from their JSON once, into one
             column per trait, before being unpivoted: the engine would otherwise run each
             extraction (a regex) in the filter on values and again in the projection.
+        drop: frees a table ``keep`` made that is no longer needed.
 
     Returns:
         ``(profile_id, traits)``, ``traits`` a JSON object (traits in ``CRM_TRAITS`` order),
@@ -105,6 +107,8 @@ def traits(
                 "profile_id", "ts",
                 **{f"_t{i}": json_decode(raw[f"_t{i}"], engine) for i in range(len(EVENT_TRAITS))},
             ))
+            if drop is not None:
+                drop(raw)
         else:
             wide = ev.select(
                 "profile_id", ts=ev.timestamp.cast(ts_type),

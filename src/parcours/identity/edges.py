@@ -169,16 +169,7 @@ def occurrences(
     if ws.lake.exists(tenant, zone, "events"):
         ev = ws.table(tenant, "events", zone)
         engine = ev.get_backend().name
-        types: dict[str, str] = {}
-        ids: dict[str, ir.Value] = {}
-        for col, typ in EVENT_COLUMNS.items():
-            if typ in linking:
-                ids[f"c_{col}"], types[f"c_{col}"] = ev[col], typ
-        raws: dict[str, ir.Value] = {}
-        for col, keys in JSON_KEYS.items():
-            for jkey, typ in keys.items():
-                if typ in linking:
-                    raws[f"j_{col}_{jkey}"], types[f"j_{col}_{jkey}"] = json_raw(ev[col], jkey), typ
+        ids, raws, types = _event_identifiers(ev, linking)
         # the JSON values' raw texts first (materialized: one regex per key and row), then
         # decoded; unmaterialized, the engine would run each regex several times
         base = ev.select("message_id", "type", "timestamp", **ids, **raws)
@@ -201,6 +192,72 @@ def occurrences(
                 drop(base)
         for k, typ in types.items():
             parts.append(_occ(wide, wide.row_key, wide.kind, wide.source, wide.ts, wide[k], typ))
+    parts += _reference_occurrences(ws, tenant, zone, linking)
+    if not parts:
+        from parcours.identity.errors import IdentityError
+
+        raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
+    occ = ibis.union(*parts, distinct=False)
+    return occ.mutate(node=occ.id_type + ":" + occ.value)
+
+
+def identifier_values(
+    ws: Workspace, tenant: str, zone: str, rules: IdentityRules,
+    keep: Callable[[ir.Table], ir.Table] | None = None,
+) -> ir.Table:
+    """The distinct ``(id_type, value)`` of :func:`occurrences`, read more cheaply: no row
+    keys, times or kinds, and each distinct JSON text decoded once.
+
+    Args:
+        keep: materializes a table; when given, the events' JSON texts are searched once
+            (one regex per key and row) instead of once per key.
+    """
+    linking = set(rules.linking_types)
+    parts: list[ir.Table] = []
+    if ws.lake.exists(tenant, zone, "events"):
+        ev = ws.table(tenant, "events", zone)
+        engine = ev.get_backend().name
+        ids, raws, types = _event_identifiers(ev, linking)
+        for k, v in ids.items():
+            parts.append(ev.select(id_type=ibis.literal(types[k], "string"), value=_clean(v.cast("string"))))
+        base = ev.select(**raws)
+        if keep is not None and raws:
+            base = keep(base)
+        for k in raws:
+            texts = base.select(r=base[k]).filter(ibis._.r.notnull()).distinct()
+            parts.append(texts.select(
+                id_type=ibis.literal(types[k], "string"), value=_clean(json_decode(texts.r, engine))
+            ))
+    parts += [p.select("id_type", "value") for p in _reference_occurrences(ws, tenant, zone, linking)]
+    if not parts:
+        from parcours.identity.errors import IdentityError
+
+        raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
+    u = ibis.union(*parts, distinct=False)
+    return u.filter(u.value.notnull()).distinct()
+
+
+def _event_identifiers(
+    ev: ir.Table, linking: set[str]
+) -> tuple[dict[str, ir.Value], dict[str, ir.Value], dict[str, str]]:
+    """An events table's identifier columns: plain ones, JSON values' raw texts
+    (:func:`json_raw`), and each one's identifier type."""
+    types: dict[str, str] = {}
+    ids: dict[str, ir.Value] = {}
+    for col, typ in EVENT_COLUMNS.items():
+        if typ in linking:
+            ids[f"c_{col}"], types[f"c_{col}"] = ev[col], typ
+    raws: dict[str, ir.Value] = {}
+    for col, keys in JSON_KEYS.items():
+        for jkey, typ in keys.items():
+            if typ in linking:
+                raws[f"j_{col}_{jkey}"], types[f"j_{col}_{jkey}"] = json_raw(ev[col], jkey), typ
+    return ids, raws, types
+
+
+def _reference_occurrences(ws: Workspace, tenant: str, zone: str, linking: set[str]) -> list[ir.Table]:
+    """Occurrences of the reference tables (customers, sites, cards, verbatims)."""
+    parts: list[ir.Table] = []
     for table, (ref_cols, ts_col) in REFERENCE_SOURCES.items():
         if not ws.lake.exists(tenant, zone, table):
             continue
@@ -221,12 +278,7 @@ def occurrences(
             if cond is not None:
                 value = ibis.ifelse(cond(t), value, ibis.null("string"))
             parts.append(_occ(t, key, kind, ibis.literal(table), ts, value, typ))
-    if not parts:
-        from parcours.identity.errors import IdentityError
-
-        raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
-    occ = ibis.union(*parts, distinct=False)
-    return occ.mutate(node=occ.id_type + ":" + occ.value)
+    return parts
 
 
 def nodes(occ: ir.Table) -> ir.Table:

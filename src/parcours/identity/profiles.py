@@ -31,66 +31,88 @@ def build_profiles(
         created: ``(profile_id, created_at)`` of every live profile.
         merges: ``(profile_id, merged_into)`` recorded by this run.
     """
+    live_ids = created.column("profile_id")
+    merged_rows = _merged_rows(ws, tenant, live_ids, merges, run_at)
+    zones = ("analytics", "raw")
+    if ws.engine.kind != "duckdb":
+        for step, zone in enumerate(zones, start=1):
+            _zone_profiles(ws, tenant, zone, created, merged_rows, run_at)
+            if progress is not None:
+                progress("identity: profiles", step, 2)
+        return created.num_rows
+    # the zones are independent: built side by side, each on its own DuckDB cursor; the
+    # Arrow and Delta work between queries runs on one core, so two threads fill both
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=len(zones), thread_name_prefix="parcours-profiles") as pool:
+        futures = [
+            pool.submit(_zone_profiles, ws, tenant, zone, created, merged_rows, run_at) for zone in zones
+        ]
+        for step, future in enumerate(as_completed(futures), start=1):
+            future.result()
+            if progress is not None:
+                progress("identity: profiles", step, 2)
+    return created.num_rows
+
+
+def _zone_profiles(
+    ws: Workspace, tenant: str, zone: str, created: pa.Table, merged_rows: pa.Table, run_at: dt.datetime
+) -> None:
+    """Write one zone's ``profiles``."""
     from parcours.events import conform, spec
     from parcours.identity.attributes import activity, domain, profile_events, traits
     from parcours.identity.resolve import _scratch
 
-    live_ids = created.column("profile_id")
-    merged_rows = _merged_rows(ws, tenant, live_ids, merges, run_at)
     s = spec("profiles")
-    for step, zone in enumerate(("analytics", "raw"), start=1):
-        m = ws.table(tenant, "identity_map", zone)
-        linked = m.filter(m.status == "linked")
-        stats = linked.group_by("profile_id").agg(
-            first_seen=linked.first_seen.min(),
-            last_seen=linked.last_seen.max(),
-            identifiers=linked.identifier.count(),
-        ).to_pyarrow()
-        scratch = _scratch(ws, run_at)
-        try:
-            events = None
-            if ws.lake.exists(tenant, zone, "events"):
-                events = scratch.keep(profile_events(ws, tenant, zone))
-            tr = traits(ws, tenant, zone, events, keep=scratch.keep)
-            act = activity(ws, tenant, zone, events)
-            dom = domain(ws, tenant, zone)
-        finally:
-            scratch.release()
-        # the domain's members (few profiles, nested rows) as JSON text without braces
-        dom_t = pa.table({
-            "profile_id": pa.array(list(dom), pa.string()),
-            "domain": pa.array(
-                [json.dumps(d, ensure_ascii=False, default=str)[1:-1] for d in dom.values()], pa.string()
-            ),
-        })
-        t = (
-            stats.join(created, "profile_id", join_type="left outer")
-            .join(act, "profile_id", join_type="left outer")
-            .join(tr, "profile_id", join_type="left outer")
-            .join(dom_t, "profile_id", join_type="left outer")
-        )
-        n = t.num_rows
-        members = pc.binary_join_element_wise(
-            t.column("activity"), t.column("domain"), ", ", null_handling="skip"
-        )
-        attrs = pc.binary_join_element_wise("{", pc.fill_null(members, ""), "}", "")
-        live = pa.table({
-            "profile_id": t.column("profile_id"),
-            "merged_into": pa.nulls(n, pa.string()),
-            "created_at": pc.fill_null(t.column("created_at").cast(_TS), pa.scalar(run_at, _TS)),
-            "updated_at": pa.array([run_at] * n, _TS),
-            "first_seen": t.column("first_seen"),
-            "last_seen": t.column("last_seen"),
-            "identifiers": t.column("identifiers").cast(pa.int64()),
-            "events": pc.fill_null(t.column("events"), 0).cast(pa.int64()),
-            "traits": pc.fill_null(t.column("traits"), "{}"),
-            "attributes": attrs,
-        })
-        out = pa.concat_tables([conform(s, live), conform(s, merged_rows)])
-        ws.lake.overwrite(tenant, zone, "profiles", out)
-        if progress is not None:
-            progress("identity: profiles", step, 2)
-    return created.num_rows
+    m = ws.table(tenant, "identity_map", zone)
+    linked = m.filter(m.status == "linked")
+    stats = linked.group_by("profile_id").agg(
+        first_seen=linked.first_seen.min(),
+        last_seen=linked.last_seen.max(),
+        identifiers=linked.identifier.count(),
+    ).to_pyarrow()
+    scratch = _scratch(ws, run_at)
+    try:
+        events = None
+        if ws.lake.exists(tenant, zone, "events"):
+            events = scratch.keep(profile_events(ws, tenant, zone))
+        tr = traits(ws, tenant, zone, events, keep=scratch.keep, drop=scratch.drop)
+        act = activity(ws, tenant, zone, events)
+        dom = domain(ws, tenant, zone)
+    finally:
+        scratch.release()
+    # the domain's members (few profiles, nested rows) as JSON text without braces
+    dom_t = pa.table({
+        "profile_id": pa.array(list(dom), pa.string()),
+        "domain": pa.array(
+            [json.dumps(d, ensure_ascii=False, default=str)[1:-1] for d in dom.values()], pa.string()
+        ),
+    })
+    t = (
+        stats.join(created, "profile_id", join_type="left outer")
+        .join(act, "profile_id", join_type="left outer")
+        .join(tr, "profile_id", join_type="left outer")
+        .join(dom_t, "profile_id", join_type="left outer")
+    )
+    n = t.num_rows
+    members = pc.binary_join_element_wise(
+        t.column("activity"), t.column("domain"), ", ", null_handling="skip"
+    )
+    attrs = pc.binary_join_element_wise("{", pc.fill_null(members, ""), "}", "")
+    live = pa.table({
+        "profile_id": t.column("profile_id"),
+        "merged_into": pa.nulls(n, pa.string()),
+        "created_at": pc.fill_null(t.column("created_at").cast(_TS), pa.scalar(run_at, _TS)),
+        "updated_at": pa.array([run_at] * n, _TS),
+        "first_seen": t.column("first_seen"),
+        "last_seen": t.column("last_seen"),
+        "identifiers": t.column("identifiers").cast(pa.int64()),
+        "events": pc.fill_null(t.column("events"), 0).cast(pa.int64()),
+        "traits": pc.fill_null(t.column("traits"), "{}"),
+        "attributes": attrs,
+    })
+    out = pa.concat_tables([conform(s, live), conform(s, merged_rows)])
+    ws.lake.overwrite(tenant, zone, "profiles", out)
 
 
 def _merged_rows(

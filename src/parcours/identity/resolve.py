@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.identity import edges as E
+from parcours.identity.errors import IdentityError
 from parcours.identity.graph import Scratch, components, split_around_anchors
 from parcours.identity.ids import assign_ids
 from parcours.identity.rules import IdentityRules
@@ -173,8 +174,8 @@ def resolve(
         )
         report("identity: outputs", 0, 3)
         n_split = _count(split.select("component").distinct())
-        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split if n_split else None, node_t)
-        edges_arrow = edge_out.to_pyarrow()
+        edge_out = _edges_with_cap_cuts(edge_t, node_profile, split if n_split else None)
+        edges_arrow = _named_ends(edge_out.to_pyarrow(), _names_by_nid(node_t))
         # written and freed now: the largest output must not sit in memory beside the map
         ws.lake.overwrite(tenant, ZONE, "identity_edges", edges_arrow)
         n_edges = edges_arrow.num_rows
@@ -192,8 +193,13 @@ def resolve(
         scratch.release()
 
     timings = {"graph": time.perf_counter() - started}
-    ws.lake.overwrite(tenant, ZONE, "identity_map", map_arrow)
-    raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
+    # the analytics map's Delta write (one core) runs beside the raw map's engine work
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcours-map") as pool:
+        written = pool.submit(ws.lake.overwrite, tenant, ZONE, "identity_map", map_arrow)
+        raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
+        written.result()
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
     timings["maps"] = time.perf_counter() - started - sum(timings.values())
@@ -242,38 +248,47 @@ def _scratch(ws: Workspace, run_at: dt.datetime) -> Scratch:
 
 
 def _edges_with_cap_cuts(
-    edge_t: ir.Table, node_profile: ir.Table, split: ir.Table | None, node_t: ir.Table
+    edge_t: ir.Table, node_profile: ir.Table, split: ir.Table | None
 ) -> ir.Table:
-    """Edges by identifier name, with ``cut_by = max_per_profile:<type>`` where a split
-    separated the ends (``split`` None: nothing was split, so every uncut edge joins two
-    identifiers of one profile)."""
+    """Edges by node id ``(a, b, …)``, with ``cut_by = max_per_profile:<type>`` where a
+    split separated the ends (``split`` None: nothing was split, so every uncut edge joins
+    two identifiers of one profile)."""
+    cols = ("a", "b", "kind", "source", "occurrences", "first_seen", "last_seen")
     if split is None:
-        na = node_t.select(na="nid", src="node")
-        nb = node_t.select(nb="nid", dst="node")
-        e = edge_t.join(na, edge_t.a == na.na).join(nb, ibis._.b == nb.nb)
-        return e.select(
-            "src", "dst", "kind", "source", "occurrences", "first_seen", "last_seen", "cut_by"
-        )
+        return edge_t.select(*cols, "cut_by")
     a = node_profile.select(pa_node="node", pa_id="profile_id")
     b = node_profile.select(pb_node="node", pb_id="profile_id")
     s = split.select(s_node="node", cut_type="cut_type")
-    na = node_t.select(na="nid", src="node")
-    nb = node_t.select(nb="nid", dst="node")
     e = (
         edge_t.left_join(a, edge_t.a == a.pa_node)
         .left_join(b, ibis._.b == b.pb_node)
         .left_join(s, ibis._.a == s.s_node)
-        .join(na, ibis._.a == na.na)
-        .join(nb, ibis._.b == nb.nb)
     )
     cap_cut = ibis.ifelse(
         e.cut_by.isnull() & e.pa_id.notnull() & e.pb_id.notnull() & (e.pa_id != e.pb_id),
         ibis.literal("max_per_profile:") + e.cut_type.fill_null("anchor"),
         e.cut_by,
     )
-    return e.select(
-        "src", "dst", "kind", "source", "occurrences", "first_seen", "last_seen", cut_by=cap_cut
-    )
+    return e.select(*cols, cut_by=cap_cut)
+
+
+def _names_by_nid(node_t: ir.Table) -> pa.Array:
+    """Every identifier's name ``<id_type>:<value>``, at the position of its node id (ids
+    are ranks, ``0 … n-1``)."""
+    t = node_t.select("nid", "node").order_by("nid").to_pyarrow()
+    nid = t.column("nid")
+    if t.num_rows and (nid[0].as_py() != 0 or nid[-1].as_py() != t.num_rows - 1):
+        raise IdentityError("node ids are not the ranks 0 … n-1")  # cannot happen: see edges.nodes
+    return t.column("node").combine_chunks()
+
+
+def _named_ends(edges: pa.Table, names: pa.Array) -> pa.Table:
+    """``identity_edges`` rows: the integer ends ``a, b`` replaced by names ``src, dst``
+    (an Arrow take: the engine joining 10 M edges with 5 M names twice cost more)."""
+    src = pc.take(names, edges.column("a"))
+    dst = pc.take(names, edges.column("b"))
+    rest = edges.drop_columns(["a", "b"])
+    return pa.table([src, dst, *rest.columns], names=["src", "dst", *rest.column_names])
 
 
 def _identity_map(
@@ -313,26 +328,32 @@ def raw_identity_map(
         return analytics_map
     scratch = _scratch(ws, dt.datetime.now(dt.UTC))
     try:
-        occ = E.occurrences(ws, tenant, "raw", rules, keep=scratch.keep, drop=scratch.drop)
-        raw = occ.select("id_type", "value").distinct().to_pyarrow()
+        raw = E.identifier_values(ws, tenant, "raw", rules, keep=scratch.keep).to_pyarrow()
     finally:
         scratch.release()
-    pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"))
-    raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
-    # joined on a local DuckDB (every engine hands Arrow here): several times faster than
-    # Arrow's hash join on millions of two-string keys
+    # on the embedded engine's own DuckDB (its memory limit holds), else on a local one
+    # over Arrow: several times faster than Arrow's hash join on two-string keys
+    import uuid
+
     import duckdb
 
-    con = duckdb.connect(":memory:")
+    own = ws.engine.kind != "duckdb"
+    con = duckdb.connect(":memory:") if own else ws.engine.duckdb  # type: ignore[attr-defined]
+    pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"), con)
+    raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
+    m_name, r_name = (f"_parcours_{t}_{uuid.uuid4().hex}" for t in ("map", "raw"))
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("_map", analytics_map)
-        con.register("_raw", raw)
+        con.register(m_name, analytics_map)
+        con.register(r_name, raw)
         cols = ", ".join(f'm."{c}"' for c in analytics_map.column_names if c != "identifier")
         out = con.sql(
-            f"SELECT {cols}, r.raw AS identifier FROM _map m JOIN _raw r "
+            f"SELECT {cols}, r.raw AS identifier FROM {m_name} m JOIN {r_name} r "
             "ON m.identifier = r.identifier AND m.id_type = r.id_type"
         ).to_arrow_table()
     finally:
-        con.close()
+        if own:
+            con.close()
+        else:
+            con.unregister(m_name)
+            con.unregister(r_name)
     return out

@@ -63,28 +63,42 @@ def _pads(secret: TenantSecret) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
-def pseudonymize_array_bulk(secret: TenantSecret, array: pa.ChunkedArray | pa.Array) -> pa.Array:
+def pseudonymize_array_bulk(
+    secret: TenantSecret, array: pa.ChunkedArray | pa.Array, con: Any = None
+) -> pa.Array:
     """:func:`pseudonymize_array`'s result (byte-identical), computed by DuckDB's SHA-256
     on every core: HMAC from the key's padded blocks (RFC 2104) in one SQL expression, for
     millions of values (the identity map's raw identifiers), where hashing in Python takes
-    seconds per million on one core. The key's blocks are query parameters only."""
+    seconds per million on one core. The key's blocks are query parameters only.
+
+    Args:
+        con: a DuckDB connection to run on (the embedded engine's, within its memory
+            limit); default a private in-memory one.
+    """
+    import uuid
+
     import duckdb
 
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     inner_pad, outer_pad = _pads(secret)
-    con = duckdb.connect(":memory:")
+    own = con is None
+    db = duckdb.connect(":memory:") if own else con
+    name = f"_parcours_values_{uuid.uuid4().hex}"
     try:
-        con.register("_values", pa.table({"v": array.cast(pa.string())}))
+        db.register(name, pa.table({"v": array.cast(pa.string())}))
         # the result keeps the input's row order (DuckDB's preserve_insertion_order,
         # on by default, holds for a projection without ORDER BY)
-        out = con.sql(
+        out = db.sql(
             f"SELECT '{PREFIX}' || left(sha256($outer || unhex(sha256($inner || encode(v)))), 32) AS p "
-            "FROM _values",
+            f"FROM {name}",
             params={"inner": inner_pad, "outer": outer_pad},
         ).to_arrow_table()
     finally:
-        con.close()
+        if own:
+            db.close()
+        else:
+            db.unregister(name)
     return out.column("p").combine_chunks()
 
 
