@@ -132,18 +132,9 @@ def _serve(ws: object, port: int | None = None, host: str | None = None, workers
 
 
 def _run_uvicorn(ws: object, host: str, port: int, workers: int) -> None:
-    import os
+    from parcours.collect.server import serve
 
-    import uvicorn
-
-    from parcours.collect.server import WORKSPACE_ENV, build_app
-
-    if workers > 1:  # each worker process builds the app (and its own spool segment)
-        os.environ[WORKSPACE_ENV] = str(ws.path)  # type: ignore[attr-defined]
-        uvicorn.run("parcours.collect.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", access_log=False)
-    else:
-        uvicorn.run(build_app(ws), host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    serve(ws, host, port, workers)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -9,6 +9,10 @@ class CollectError(ParcoursError):
     """Base class of collect errors."""
 
 
+class ServeError(CollectError, OSError):
+    """The server cannot start (its address is in use or not allowed)."""
+
+
 class UnknownWriteKeyError(CollectError, PermissionError):
     """The write key is unknown or revoked."""
 

@@ -3,16 +3,20 @@
 The collector stays a plain ASGI function (the hot path); the REST API and the data
 hub are the FastAPI app of :func:`parcours.web.app.create_app`. With several
 workers, uvicorn imports :func:`app_from_env` in each worker process; every worker
-has its own spool segment.
+has its own spool segment and its own listening socket (``SO_REUSEPORT``, see
+:func:`serve`).
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import socket
+import sys
 from typing import TYPE_CHECKING, Any
 
 from parcours.collect.collector import Collector, Receive, Scope, Send, Sink
+from parcours.collect.errors import ServeError
 from parcours.collect.keys import WriteKeyStore
 
 if TYPE_CHECKING:
@@ -83,3 +87,74 @@ def app_from_env() -> Router:
     from parcours.workspace import open_workspace
 
     return build_app(open_workspace(os.environ[WORKSPACE_ENV]))
+
+
+class _ReusePortSocket(socket.socket):
+    """A listening address that every worker binds for itself (``SO_REUSEPORT``).
+
+    With one socket shared by all workers, the worker that wakes first accepts every
+    connection waiting: a client opening 64 connections at once had them split 21/43
+    or 24/40 between two workers more often than not, and the busier worker's queue
+    set the latency of all. With one socket per worker the kernel spreads connections
+    by a hash of their addresses. The parent binds it (so a port in use fails at once)
+    but never listens on it; pickled into a worker (uvicorn spawns them), it binds a
+    new socket to the same address there.
+    """
+
+    @classmethod
+    def claim(cls, host: str, port: int) -> _ReusePortSocket:
+        """The parent's socket. The address is first bound without ``SO_REUSEPORT``, so
+        a second server started on a port in use fails as it did before, instead of
+        silently sharing its connections with the first one."""
+        with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
+        return cls.bound(host, port)
+
+    @classmethod
+    def bound(cls, host: str, port: int) -> _ReusePortSocket:
+        sock = cls(_family(host), socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        host, port = self.getsockname()[:2]
+        return _ReusePortSocket.bound, (host, port)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def serve(ws: Workspace, host: str, port: int, workers: int) -> None:
+    """Run the server (what ``parcours serve`` does): one process, or ``workers`` uvicorn
+    worker processes, each with its own listening socket on Linux."""
+    import uvicorn
+
+    if workers <= 1:
+        uvicorn.run(build_app(ws), host=host, port=port, log_level="warning", access_log=False)
+        return
+    os.environ[WORKSPACE_ENV] = str(ws.path)  # each worker process builds the app from it
+    options: dict[str, Any] = {"factory": True, "host": host, "port": port, "workers": workers,
+                               "log_level": "warning", "access_log": False}
+    factory = "parcours.collect.server:app_from_env"
+    if not sys.platform.startswith("linux"):  # SO_REUSEPORT spreads connections only there
+        uvicorn.run(factory, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        sock = _ReusePortSocket.claim(host, port)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}", host=host, port=port) from exc
+    try:
+        Multiprocess(uvicorn.Config(factory, **options), sockets=[sock]).run()
+    finally:
+        sock.close()
