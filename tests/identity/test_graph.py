@@ -60,3 +60,26 @@ def test_split_around_anchors(workspace):
         scratch.release()
     assert got == {1: 1, 2: 1, 3: 1, 4: 5, 5: 5}
     assert {r["node"] for r in cut} == {1, 2, 3, 4, 5} and {r["cut_type"] for r in cut} == {"user_id"}
+
+
+def test_scratch_drop_frees_the_table(workspace):
+    """A dropped scratch table leaves DuckDB at once (DuckDB names a temporary table
+    ``temp.main.<name>``: compared whole, drop kept every table until the end)."""
+    con = workspace.engine.con
+    scratch = Scratch(con)
+
+    def temp_tables() -> set[str]:
+        rows = con.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+        return {r[0] for r in rows}
+
+    try:
+        kept = scratch.keep(ibis.memtable(pa.table({"a": [1, 2], "b": [2, 1]})))
+        other = scratch.keep(kept.select(a="b", b="a"))
+        assert scratch.holds(kept) and not scratch.holds(kept.select("a"))
+        assert len(temp_tables()) == 2
+        scratch.drop(kept)
+        assert len(temp_tables()) == 1 and not scratch.holds(kept)
+        assert other.to_pyarrow().num_rows == 2
+    finally:
+        scratch.release()
+    assert temp_tables() == set()

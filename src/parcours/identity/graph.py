@@ -53,9 +53,22 @@ class Scratch:
         self._names.append(name)
         return table
 
+    @staticmethod
+    def _name(table: ir.Table) -> str | None:
+        try:
+            # DuckDB qualifies a temporary table's name ("temp.main.<name>"): compared
+            # whole, no scratch table was ever dropped before the end of the resolution
+            return str(table.get_name()).rsplit(".", 1)[-1]
+        except AttributeError:  # an expression, not a table
+            return None
+
+    def holds(self, table: ir.Table) -> bool:
+        """Whether ``table`` is one of this scratch space's materialized tables."""
+        return self._name(table) in self._names
+
     def drop(self, table: ir.Table) -> None:
-        name = table.get_name()
-        if name in self._names:
+        name = self._name(table)
+        if name is not None and name in self._names:
             self._names.remove(name)
             with contextlib.suppress(Exception):
                 self._backend.drop_table(name, force=True)
@@ -94,7 +107,9 @@ def components(
     Returns:
         (``(node, label)`` table, rounds run).
     """
-    edges = scratch.keep(both_ways.select("a", "b"))
+    # materialized once (the caller's table when it is already just that)
+    given = scratch.holds(both_ways) and tuple(both_ways.columns) == ("a", "b")
+    edges = both_ways if given else scratch.keep(both_ways.select("a", "b"))
     kept: ir.Table | None = None  # the previous round's table, dropped once replaced
     if start is not None:
         s = start.select(s_node="node", s_label="label")
@@ -133,7 +148,8 @@ def components(
         if progress is not None:
             progress("identity: label propagation", round_, round_ + (1 if changed else 0))
         if changed == 0:
-            scratch.drop(edges)
+            if not given:
+                scratch.drop(edges)
             return labels, round_
         nb = edges.join(moved, edges.b == moved.c_node)
         best = nb.group_by("a").agg(m=nb.c_label.min())
