@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from parcours.journeys import JourneysError
 from parcours.journeys.errors import InvalidDurationError
 from parcours.journeys.funnel import NO_VALUE, RESULT_COLUMNS, funnel
-from tests.journeys.logs import stored
+from tests.journeys.logs import connect, stored
 
 T0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 SCHEMA = pa.schema([("profile_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
@@ -150,14 +150,19 @@ def test_random_logs_match_the_reference(duck, logs, steps, window):
     assert _by_channel(res) == by_channel
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_store_con = []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(logs=profile_logs, steps=st.lists(st.sampled_from(NAMES), min_size=1, max_size=5),
        window=st.sampled_from([0.5, 1, 3, 1000]))
 def test_random_logs_through_the_store_match_the_reference(logs, steps, window):
     """The journey store's table (ENUM names, order key) gives the same funnels."""
+    if not _store_con:  # one connection for every example (one each cost more)
+        _store_con.append(connect())
     rows = [(f"p{i}", *e) for i, log in enumerate(logs) for e in log]
-    res = funnel(stored(_log(rows), f"funnel_store_{next(_names)}"), steps=steps,
-                 window=dt.timedelta(minutes=window), breakdown="channel")
+    res = funnel(stored(_log(rows), f"funnel_store_{next(_names)}", _store_con[0]),
+                 steps=steps, window=dt.timedelta(minutes=window), breakdown="channel")
     overall, by_channel = reference(rows, steps, window)
     assert _steps(res) == overall
     assert _by_channel(res) == by_channel
