@@ -416,6 +416,7 @@ def main() -> None:
     ap.add_argument("--loader-batch", type=int, default=200_000)
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-loader", action="store_true")
+    ap.add_argument("--skip-reference", action="store_true", help="skip the FastAPI+pydantic collector")
     ap.add_argument("--skip-no-ip", action="store_true",
                     help="skip the loader run without context.ip (nothing to pseudonymize in JSON)")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections")
@@ -445,8 +446,9 @@ def main() -> None:
             ref_cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench_collect:reference_app",
                        "--app-dir", str(BENCH_DIR), "--port", str(port), "--workers", str(args.workers),
                        "--log-level", "warning", "--no-access-log"]
-            result["fastapi_pydantic"] = http_runs("fastapi+pydantic", ref_cmd, ref_env, port, auth,
-                                                   args.duration, work, args.connections)
+            if not args.skip_reference:
+                result["fastapi_pydantic"] = http_runs("fastapi+pydantic", ref_cmd, ref_env, port, auth,
+                                                       args.duration, work, args.connections)
             port = free_port()
             min_cmd = [a.replace("reference_app", "minimal_app") for a in ref_cmd]
             min_cmd[min_cmd.index("--port") + 1] = str(port)
@@ -455,10 +457,12 @@ def main() -> None:
                                                    port, auth, args.duration, work, args.connections)
             result["plain_file"] = [fsync_file(work, min(args.duration, 5), g) for g in (1, 64)]
             print("plain fsynced file:", result["plain_file"], flush=True)
-            p, f = result["parcours"], result["fastapi_pydantic"]
+            p, m = result["parcours"], result["minimal_endpoint"]
             result["ratios"] = {
-                "batch_events_vs_fastapi": round(p["batch_100"]["events_per_s"] / max(f["batch_100"]["events_per_s"], 1), 2),
-                "single_req_vs_fastapi": round(p["single"]["requests_per_s"] / max(f["single"]["requests_per_s"], 1), 2),
+                "batch_cpu_per_request_vs_minimal": round(p["batch_100"].get("server_cpu_us_per_request", 0)
+                                                          / max(m["batch_100"].get("server_cpu_us_per_request", 1), 1), 2),
+                "single_cpu_per_request_vs_minimal": round(p["single"].get("server_cpu_us_per_request", 0)
+                                                           / max(m["single"].get("server_cpu_us_per_request", 1), 1), 2),
                 "batch_events_vs_minimal": round(p["batch_100"]["events_per_s"]
                                                  / max(result["minimal_endpoint"]["batch_100"]["events_per_s"], 1), 2),
                 "single_req_vs_minimal": round(p["single"]["requests_per_s"]
@@ -466,6 +470,13 @@ def main() -> None:
                 "batch_events_vs_plain_file_group64": round(
                     p["batch_100"]["events_per_s"] / result["plain_file"][1]["events_per_s"], 3),
             }
+            if "fastapi_pydantic" in result:
+                f = result["fastapi_pydantic"]
+                result["ratios"]["batch_events_vs_fastapi"] = round(
+                    p["batch_100"]["events_per_s"] / max(f["batch_100"]["events_per_s"], 1), 2)
+                result["ratios"]["single_req_vs_fastapi"] = round(
+                    p["single"]["requests_per_s"] / max(f["single"]["requests_per_s"], 1), 2)
+            print("ratios:", result["ratios"], flush=True)
         if not args.skip_loader:
             result["loader"] = [loader_run(n, args.loader_batch, work) for n in args.loader_events]
             if not args.skip_no_ip:
