@@ -29,7 +29,7 @@ ends every open session.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +158,7 @@ def principal_for(user: User, tenant: str, roles: tuple[str, ...], via: str = "t
     return Principal(user=user.name, tenant=tenant, role=role, via=via)
 
 
-def allow(*roles: str) -> Callable[..., Principal]:
+def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency admitting the listed roles in the path's ``{tenant}``.
 
     Raises:
