@@ -7,15 +7,17 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from parcours.identity.summaries import RECENT, summaries_sql
 
 
-def _rows(ws: Any, tenant: str, zone: str, table: str) -> list[dict[str, Any]]:
+def _rows(ws: Any, tenant: str, zone: str, table: str, columns: list[str]) -> list[dict[str, Any]]:
     if not ws.lake.exists(tenant, zone, table):
         return []
-    return ws.lake.read(tenant, zone, table).to_pylist()
+    return ws.lake.read(tenant, zone, table, columns).to_pylist()
 
 
 def _iso(v: Any) -> Any:
@@ -30,13 +32,14 @@ def _newest(rows: list[dict[str, Any]], ts: str, key: str) -> list[dict[str, Any
 def reference(ws: Any, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
     """What each profile's summary should say, computed row by row in Python."""
     links: dict[str, dict[str, str]] = defaultdict(dict)
-    for m in _rows(ws, tenant, zone, "identity_map"):
+    for m in _rows(ws, tenant, zone, "identity_map", ["identifier", "id_type", "profile_id", "status"]):
         if m["status"] == "linked":
             links[m["id_type"]][m["identifier"]] = m["profile_id"]
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     by_customer = links["customer_number"]
     invoices: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in _rows(ws, tenant, zone, "invoices"):
+    for r in _rows(ws, tenant, zone, "invoices", ["customer_number", "invoice_id", "issued_at",
+                                                   "period_start", "kwh", "amount_eur", "status"]):
         if r["customer_number"] in by_customer:
             invoices[by_customer[r["customer_number"]]].append(
                 {k: r[k] for k in ("invoice_id", "issued_at", "period_start", "kwh", "amount_eur", "status")})
@@ -55,19 +58,25 @@ def reference(ws: Any, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
         if months:
             energy["consumption_kwh_by_month"] = {m: round(v, 1) for m, v in sorted(months.items())}
     meters: dict[str, list[str]] = defaultdict(list)  # meter point -> profiles (one per site row)
-    for s in _rows(ws, tenant, zone, "sites"):
+    for s in _rows(ws, tenant, zone, "sites", ["customer_number", "meter_point"]):
         if s["customer_number"] in by_customer:
             meters[s["meter_point"]].append(by_customer[s["customer_number"]])
     metered: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for r in _rows(ws, tenant, zone, "meter_readings"):
-        for pid in meters.get(r["meter_point"], []):
-            metered[pid][r["ts"].strftime("%Y-%m")] += r["kwh"]
+    if ws.lake.exists(tenant, zone, "meter_readings"):
+        # millions of readings: summed per meter and month by Arrow first
+        mr = ws.lake.read(tenant, zone, "meter_readings", ["meter_point", "ts", "kwh"])
+        mr = pa.table({"meter_point": mr["meter_point"], "month": pc.strftime(mr["ts"], "%Y-%m"),
+                       "kwh": mr["kwh"]})
+        for r in mr.group_by(["meter_point", "month"]).aggregate([("kwh", "sum")]).to_pylist():
+            for pid in meters.get(r["meter_point"], []):
+                metered[pid][r["month"]] += r["kwh_sum"]
     for pid, months in metered.items():
         out[pid].setdefault("energy", {})["metered_kwh_by_month"] = {
             m: round(v, 1) for m, v in sorted(months.items())}
     by_card = links["card_id"]
     baskets: dict[tuple[str, ...], dict[str, Any]] = {}
-    for r in _rows(ws, tenant, zone, "transactions"):
+    for r in _rows(ws, tenant, zone, "transactions", ["card_id", "transaction_id", "store_id",
+                                                       "retailer", "ts", "amount_eur"]):
         if r["card_id"] not in by_card:
             continue
         key = (by_card[r["card_id"]], r["transaction_id"], r["store_id"], r["retailer"])
@@ -90,10 +99,11 @@ def reference(ws: Any, tenant: str, zone: str) -> dict[str, dict[str, Any]]:
             b["amount_eur"] = round(b["amount_eur"], 2)
         loyalty["recent_baskets"] = recent
     redeemed: dict[str, Any] = {}
-    for r in _rows(ws, tenant, zone, "redemptions"):
+    for r in _rows(ws, tenant, zone, "redemptions", ["coupon_id", "redeemed_at"]):
         redeemed[r["coupon_id"]] = min(redeemed.get(r["coupon_id"], r["redeemed_at"]), r["redeemed_at"])
     coupons: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in _rows(ws, tenant, zone, "coupons"):
+    for r in _rows(ws, tenant, zone, "coupons", ["card_id", "coupon_id", "campaign_id", "loaded_at",
+                                                  "value_eur", "category"]):
         if r["card_id"] in by_card:
             coupons[by_card[r["card_id"]]].append(
                 {**{k: r[k] for k in ("coupon_id", "campaign_id", "loaded_at", "value_eur", "category")},
