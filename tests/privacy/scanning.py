@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 _TOKEN = re.compile(r"[A-Za-z0-9_@.+\-]+")
+#: What separates two tokens: any run of other characters.
+_SEPARATORS = r"[^A-Za-z0-9_@.+\-]+"
 
 
 def _texts_of_parquet(path: Path) -> Iterable[str]:
@@ -55,8 +57,9 @@ def search(files: Iterable[Path], needles: set[str]) -> dict[str, set[str]]:
         plain = needles - spaced
     found: dict[str, set[str]] = {}
     for path in files:
-        if path.suffix == ".parquet" and not plain:
-            hits = _parquet_substrings(path, spaced)
+        if path.suffix == ".parquet":
+            hits = (_parquet_tokens(path, plain) if plain else set()) | (
+                _parquet_substrings(path, spaced) if spaced else set())
             if hits:
                 found[str(path)] = hits
             continue
@@ -80,6 +83,27 @@ def _parquet_substrings(path: Path, needles: set[str]) -> set[str]:
         for n in needles - hits:
             if pc.any(pc.match_substring(col, n)).as_py():
                 hits.add(n)
+    return hits
+
+
+def _parquet_tokens(path: Path, needles: set[str]) -> set[str]:
+    """Needles that are whole tokens of a Parquet file's cells — what :func:`tokens`
+    finds in :func:`file_text` — split and matched by Arrow kernels, not in Python."""
+    import pyarrow.compute as pc
+
+    table = pq.read_table(path)
+    hits: set[str] = set()
+    for column in table.columns:
+        if pa.types.is_nested(column.type):
+            continue
+        try:
+            col = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+        except pa.ArrowInvalid:  # bytes that are not UTF-8: tokens of their text, in Python
+            hits |= tokens("\n".join(str(v) for v in column.to_pylist() if v is not None)) & needles
+            continue
+        words = pc.unique(pc.list_flatten(pc.split_pattern_regex(col, _SEPARATORS)))
+        for w in (words, pc.utf8_trim(words, ".-_+")):
+            hits |= needles.intersection(w.to_pylist())
     return hits
 
 
