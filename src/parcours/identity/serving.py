@@ -114,10 +114,12 @@ def current(s: ServingStore) -> bool:
 
 
 # -- SQL building blocks (DuckDB) -------------------------------------------------------
-def _ts(col: str, sep: str = "T") -> str:
-    """A UTC timestamp as Python's ``isoformat()`` writes it (no fraction when zero)."""
-    whole = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S+00:00')"
-    frac = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S.%f+00:00')"
+def iso_sql(col: str, sep: str = "T", tz: bool = True) -> str:
+    """A timestamp column as Python's ``isoformat()`` writes it (no fraction when zero;
+    ``+00:00`` for the lake's UTC timestamps, nothing for naive ones)."""
+    suffix = "+00:00" if tz else ""
+    whole = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S{suffix}')"
+    frac = f"strftime({col}, '%Y-%m-%d{sep}%H:%M:%S.%f{suffix}')"
     return f"CASE WHEN {col} IS NULL THEN NULL WHEN microsecond({col}) % 1000000 = 0 THEN {whole} ELSE {frac} END"
 
 
@@ -173,7 +175,7 @@ EVENT_FIELDS = ("ts", "channel", "type", "event", "message_id", "properties")
 def _timeline_sql(ev: str) -> str:
     order = "timestamp DESC, message_id DESC"
     item = (
-        "json_object('ts', " + _ts("timestamp") + ", 'channel', channel, 'type', type, 'event', event, "
+        "json_object('ts', " + iso_sql("timestamp") + ", 'channel', channel, 'type', type, 'event', event, "
         "'message_id', message_id, 'properties', " + _json_text("properties") + ")"
     )
     # one ordered list per profile (one sort), cut into chunks: a profile's chunks come
@@ -203,9 +205,9 @@ def _profiles_sql(prof: str, summ: str | None) -> str:
     summary = "COALESCE(s.summary, '{}')" if summ else "'{}'"
     join = f"LEFT JOIN {summ} AS s ON s.profile_id = p.profile_id" if summ else ""
     doc = (
-        "json_object('created_at', " + _ts("p.created_at", " ") + ", 'updated_at', "
-        + _ts("p.updated_at", " ") + ", 'first_seen', " + _ts("p.first_seen", " ")
-        + ", 'last_seen', " + _ts("p.last_seen", " ") + ", 'identifiers', p.identifiers, "
+        "json_object('created_at', " + iso_sql("p.created_at", " ") + ", 'updated_at', "
+        + iso_sql("p.updated_at", " ") + ", 'first_seen', " + iso_sql("p.first_seen", " ")
+        + ", 'last_seen', " + iso_sql("p.last_seen", " ") + ", 'identifiers', p.identifiers, "
         "'events', p.events, 'traits', " + _json_text("p.traits", "'{}'") + ", 'attributes', "
         + _json_text("p.attributes", "'{}'") + ")"
     )
@@ -214,7 +216,7 @@ def _profiles_sql(prof: str, summ: str | None) -> str:
 
 
 def _verbatims_sql(verb: str) -> str:
-    item = ("json_object('ts', " + _ts("ts") + ", 'channel', channel, 'verbatim_id', verbatim_id, "
+    item = ("json_object('ts', " + iso_sql("ts") + ", 'channel', channel, 'verbatim_id', verbatim_id, "
             "'subject', subject, 'text', text)")
     return f"""
         WITH r AS (

@@ -39,15 +39,6 @@ if TYPE_CHECKING:
 RECENT = 12  # invoices, baskets, coupons listed per profile
 
 
-def _iso(col: str, tz: bool = True) -> str:
-    """A timestamp column as Python's ``isoformat()`` writes it (fraction only when
-    not zero; ``+00:00`` for the lake's UTC timestamps)."""
-    suffix = "+00:00" if tz else ""
-    whole = f"strftime({col}, '%Y-%m-%dT%H:%M:%S{suffix}')"
-    frac = f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%f{suffix}')"
-    return f"CASE WHEN {col} IS NULL THEN NULL WHEN microsecond({col}) % 1000000 = 0 THEN {whole} ELSE {frac} END"
-
-
 def _money(col: str, digits: int = 2) -> str:
     return f"round_even(coalesce({col}, 0)::DOUBLE, {digits})"
 
@@ -55,6 +46,8 @@ def _money(col: str, digits: int = 2) -> str:
 def _fields(expr: ir.Table, names: list[str], money: tuple[str, ...] = ()) -> str:
     """``json_object`` arguments for ``names`` (timestamps as ISO text, dates as
     ``YYYY-MM-DD``, ``money`` columns rounded to cents)."""
+    from parcours.identity.serving import iso_sql  # serving imports this module
+
     schema = expr.schema()
     out = []
     for name in names:
@@ -62,7 +55,7 @@ def _fields(expr: ir.Table, names: list[str], money: tuple[str, ...] = ()) -> st
         if name in money:
             value = _money(name)
         elif dtype.is_timestamp():
-            value = _iso(name, dtype.timezone is not None)
+            value = iso_sql(name, tz=dtype.timezone is not None)
         else:
             value = name
         out.append(f"'{name}', {value}")
