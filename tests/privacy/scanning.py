@@ -14,28 +14,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-_TOKEN = re.compile(r"[A-Za-z0-9_@.+\-]+")
-#: What separates two tokens: any run of other characters.
-_SEPARATORS = r"[^A-Za-z0-9_@.+\-]+"
-
-
-def _texts_of_parquet(path: Path) -> Iterable[str]:
-    table = pq.read_table(path)  # decodes every page, whatever the compression
-    for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            for value in column.to_pylist():
-                if value is not None:
-                    yield value
-        elif not pa.types.is_nested(column.type):
-            for value in column.to_pylist():
-                if value is not None:
-                    yield str(value)
+#: The characters identifiers are made of: a token is a run of them.
+_CHARS = r"A-Za-z0-9_@.+\-"
+_TOKEN = re.compile(f"[{_CHARS}]+")
+_SEPARATORS = f"[^{_CHARS}]+"
 
 
 def file_text(path: Path) -> str:
-    """Everything a file says, as text (Parquet decoded)."""
-    if path.suffix == ".parquet":
-        return "\n".join(_texts_of_parquet(path))
+    """Everything a file that is not Parquet says, as text."""
     return path.read_bytes().decode("utf-8", errors="replace")
 
 
@@ -58,8 +44,7 @@ def search(files: Iterable[Path], needles: set[str]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in files:
         if path.suffix == ".parquet":
-            hits = (_parquet_tokens(path, plain) if plain else set()) | (
-                _parquet_substrings(path, spaced) if spaced else set())
+            hits = _parquet_hits(path, plain, spaced)
             if hits:
                 found[str(path)] = hits
             continue
@@ -70,40 +55,30 @@ def search(files: Iterable[Path], needles: set[str]) -> dict[str, set[str]]:
     return found
 
 
-def _parquet_substrings(path: Path, needles: set[str]) -> set[str]:
-    """Needles inside any cell of a Parquet file (every column, pages decoded), vectorized."""
+def _parquet_hits(path: Path, plain: set[str], spaced: set[str]) -> set[str]:
+    """Needles in any cell of a Parquet file (every column, pages decoded): ``plain``
+    ones as whole tokens (what :func:`tokens` finds), ``spaced`` ones as substrings,
+    matched by Arrow kernels."""
     import pyarrow.compute as pc
 
-    table = pq.read_table(path)
-    hits = set()
-    for column in table.columns:
-        if pa.types.is_nested(column.type):
-            continue
-        col = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        for n in needles - hits:
-            if pc.any(pc.match_substring(col, n)).as_py():
-                hits.add(n)
-    return hits
-
-
-def _parquet_tokens(path: Path, needles: set[str]) -> set[str]:
-    """Needles that are whole tokens of a Parquet file's cells — what :func:`tokens`
-    finds in :func:`file_text` — split and matched by Arrow kernels, not in Python."""
-    import pyarrow.compute as pc
-
-    table = pq.read_table(path)
+    table = pq.read_table(path)  # decodes every page, whatever the compression
     hits: set[str] = set()
     for column in table.columns:
         if pa.types.is_nested(column.type):
             continue
         try:
             col = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        except pa.ArrowInvalid:  # bytes that are not UTF-8: tokens of their text, in Python
-            hits |= tokens("\n".join(str(v) for v in column.to_pylist() if v is not None)) & needles
+        except pa.ArrowInvalid:  # bytes that are not UTF-8: the text of their values, in Python
+            text = "\n".join(str(v) for v in column.to_pylist() if v is not None)
+            hits |= (tokens(text) & plain) | {n for n in spaced if n in text}
             continue
-        words = pc.unique(pc.list_flatten(pc.split_pattern_regex(col, _SEPARATORS)))
-        for w in (words, pc.utf8_trim(words, ".-_+")):
-            hits |= needles.intersection(w.to_pylist())
+        if plain:
+            words = pc.unique(pc.list_flatten(pc.split_pattern_regex(col, _SEPARATORS)))
+            for w in (words, pc.utf8_trim(words, ".-_+")):
+                hits |= plain.intersection(w.to_pylist())
+        for n in spaced - hits:
+            if pc.any(pc.match_substring(col, n)).as_py():
+                hits.add(n)
     return hits
 
 
