@@ -25,6 +25,9 @@ The data: a synthetic, seeded event log (``--events``, 50 events per profile by 
 (so every funnel step has profiles) and a planted sequence before ``contract_terminated``,
 written once as Parquet under ``bench/results/journeys_data.tmp/`` and reused.
 
+``--analyses`` also takes ``funnelN`` for a funnel of the first N steps (``funnel3``,
+``funnel10``...), to see how the cost follows the number of steps.
+
 Every tool must give the same funnel counts, top paths and precursor supports: the run
 records ``agree`` per analysis.
 
@@ -597,14 +600,26 @@ def _tool(name: str, folder: Path, a: argparse.Namespace) -> Any:
     return {"pandas": Pandas, "chdb": Chdb}[name](folder)
 
 
+def _funnel_steps(analysis: str) -> list[str] | None:
+    """``funnelN``: the first N steps (1 to 20), e.g. ``funnel3`` to compare with
+    ``funnel20``; None for another analysis."""
+    if not analysis.startswith("funnel"):
+        return None
+    n = int(analysis.removeprefix("funnel"))
+    if not 1 <= n <= len(STEPS):
+        raise SystemExit(f"{analysis}: a funnel has 1 to {len(STEPS)} steps here")
+    return STEPS[:n]
+
+
 def _analysis(tool: Any, analysis: str) -> Any:
-    if analysis == "funnel5":
-        return tool.funnel(STEPS[:5])
-    if analysis == "funnel20":
-        return tool.funnel(STEPS)
+    steps = _funnel_steps(analysis)
+    if steps is not None:
+        return tool.funnel(steps)
     if analysis == "paths":
         return tool.paths(ANCHOR)
-    return tool.precursors(TARGET)
+    if analysis == "precursors":
+        return tool.precursors(TARGET)
+    raise SystemExit(f"unknown analysis {analysis!r}: use paths, funnelN (N = 1..20) or precursors")
 
 
 def _cpu() -> float:
@@ -779,12 +794,16 @@ def main() -> None:
     folder = generate(a.events, profiles, a.seed)
     gen = round(time.perf_counter() - t, 1)
     tools, analyses = a.tools.split(","), a.analyses.split(",")
+    for x in analyses:  # a typo fails here, not after an hour of other tools
+        if x not in ("paths", "precursors") and not _funnel_steps(x):
+            raise SystemExit(f"unknown analysis {x!r}: use paths, funnelN (N = 1..20) or precursors")
     result: dict[str, Any] = {
         "command": "python bench/bench_journeys.py " + " ".join(sys.argv[1:]),
         "events": a.events, "profiles": profiles, "seed": a.seed, "generate_seconds": gen,
         "data_cached": cached,
         "params": {"window": "30d", "anchor": ANCHOR, "paths_steps": 3, "top": TOP,
-                   "funnel5": STEPS[:5], "funnel20": STEPS, "target": TARGET,
+                   **{x: _funnel_steps(x) for x in analyses if _funnel_steps(x)},
+                   "target": TARGET,
                    "lookback": "30d", "max_length": MAX_LENGTH, "min_support": MIN_SUPPORT},
         "timeout": a.timeout, "memory_limit_gib": a.memory_limit, "repeat": a.repeat,
         "spark_memory": a.spark_memory, "duckdb_memory": a.duckdb_memory,
