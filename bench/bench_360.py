@@ -302,7 +302,8 @@ def _run_threads(base: str, token: str, keys: list[str], clients: int, per_clien
 
 def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per_customer: int = 100,
               workers: int = 2, channel_share: float = 0.0, client: str = "auto",
-              requests_per_client: int = 100, world_only: bool = False, reuse_store: bool = False) -> dict:
+              requests_per_client: int = 100, world_only: bool = False, reuse_store: bool = False,
+              zones: tuple[str, ...] = ("raw", "analytics")) -> dict:
     import httpx
 
     from parcours.identity import resolve
@@ -333,7 +334,7 @@ def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per
         return out
     store_s = {}
     builds = state.get("store", {})
-    for zone in ("raw", "analytics"):  # what resolve(serve=True) runs, timed per zone
+    for zone in zones:  # what resolve(serve=True) runs (both zones), timed per zone
         s = serving_mod.store(ws, TENANT, zone)
         if reuse_store and serving_mod.current(s) and zone in builds:
             store_s[zone] = {**builds[zone], "reused": True}
@@ -384,6 +385,13 @@ def bench_360(folder: Path, customers: int, clients: int, seconds: int = 30, per
     return out
 
 
+def _zones(text: str) -> tuple[str, ...]:
+    zones = tuple(z.strip() for z in text.split(",") if z.strip())
+    if "raw" not in zones or not set(zones) <= {"raw", "analytics"}:
+        raise SystemExit(f"--zones {text!r}: raw (the advisor's zone), optionally analytics")
+    return zones
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--customers", type=int, default=200_000)
@@ -400,6 +408,8 @@ def main() -> None:
     p.add_argument("--world-only", action="store_true", help="build (or reuse) the world and stop")
     p.add_argument("--reuse-store", action="store_true",
                    help="serve the serving store a previous run built in --workspace (its figures kept)")
+    p.add_argument("--zones", default="raw,analytics",
+                   help="the zones whose serving store is built (the advisor reads raw's)")
     p.add_argument("--keep", action="store_true", help="keep --workspace's world after the run")
     p.add_argument("--name", default="identity_360", help="results file name under bench/results/")
     a = p.parse_args()
@@ -411,6 +421,7 @@ def main() -> None:
             folder, a.customers, a.clients, a.seconds, per_customer=a.events_per_customer,
             workers=a.workers, channel_share=a.channel_share, client=a.client,
             requests_per_client=a.requests, world_only=a.world_only, reuse_store=a.reuse_store,
+            zones=_zones(a.zones),
         )
     finally:
         if not (a.workspace and a.keep):
