@@ -167,14 +167,24 @@ def pseudonymize_json_array(
 ) -> pa.Array:
     """Pseudonymize the identifier keys inside a JSON string column.
 
-    Only rows whose text mentions one of the keys are parsed (one vectorized regex scan
-    finds them), only those rows cross into Python, and each distinct identifier is
-    hashed once per call.
+    Each distinct text is rewritten once (events repeat their ``context`` verbatim:
+    same library, same IP within a session); only texts that mention one of the keys
+    are parsed (one vectorized regex scan finds them), only those cross into Python,
+    and each distinct identifier is hashed once per call.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if len(array) == 0 or not keys:
         return array
+    encoded = pc.dictionary_encode(array)  # nulls stay null indices
+    if 2 * len(encoded.dictionary) <= len(array):
+        texts = _pseudonymize_json_rows(secret, encoded.dictionary, keys)
+        return pc.take(texts, encoded.indices)
+    return _pseudonymize_json_rows(secret, array, keys)
+
+
+def _pseudonymize_json_rows(secret: TenantSecret, array: pa.Array, keys: dict[str, str]) -> pa.Array:
+    """:func:`pseudonymize_json_array` row by row (no distinct step)."""
     pattern = '"(' + "|".join(re.escape(k) for k in keys) + ')"'
     hits = pc.fill_null(pc.match_substring_regex(array, pattern), False)
     if not pc.any(hits).as_py():
