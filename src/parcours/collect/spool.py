@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import mmap
 import os
 import struct
 import threading
@@ -308,24 +309,35 @@ class SealedSegment:
     def records(self) -> Iterator[Record]:
         """The segment's records in order; stops at a torn or damaged tail."""
         size = os.fstat(self._fd).st_size
-        offset = 0
-        with open(self._fd, "rb", closefd=False) as fh:
-            fh.seek(0)
-            while offset < size:
-                head = fh.read(_HEADER.size)
-                if len(head) < _HEADER.size:
-                    break
-                magic, mlen, blen, _ = _HEADER.unpack(head)
-                if magic != MAGIC or offset + _HEADER.size + mlen + blen > size:
-                    break
-                rest = fh.read(mlen + blen)
-                try:
-                    meta, body = decode_record(head + rest)
-                except (ValueError, msgspec.DecodeError):
-                    break
-                yield Record(self.path.name, offset, meta, body)
-                offset += _HEADER.size + mlen + blen
-        self.damaged_bytes = size - offset
+        box = [0]
+        yield from _read(self._fd, self.path.name, 0, size, box)
+        self.damaged_bytes = size - box[0]
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def spans(self, max_bytes: int) -> tuple[list[tuple[int, int]], int]:
+        """The segment cut into runs of whole records of at most ``max_bytes`` each (one
+        record at least), from the headers alone, and where the headers stop making
+        sense (the file's size if nowhere). Checksums are verified by whoever reads a
+        span (:func:`read_span`)."""
+        size = os.fstat(self._fd).st_size
+        out: list[tuple[int, int]] = []
+        start = offset = 0
+        while offset + _HEADER.size <= size:
+            head = os.pread(self._fd, _HEADER.size, offset)
+            magic, mlen, blen, _ = _HEADER.unpack(head)
+            end = offset + _HEADER.size + mlen + blen
+            if magic != MAGIC or end > size:
+                break
+            if end - start > max_bytes and offset > start:
+                out.append((start, offset))
+                start = offset
+            offset = end
+        if offset > start:
+            out.append((start, offset))
+        return out, offset if offset < size else size
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -336,6 +348,51 @@ class SealedSegment:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _read(fd: int, name: str, start: int, end: int, stop: list[int]) -> Iterator[Record]:
+    """Records of ``fd`` from ``start`` (a record's start) to ``end``; ``stop[0]`` is set
+    to where reading stopped (``end``, or the first torn or damaged record).
+
+    The file is memory-mapped: headers, checksums and metas are read in place and each
+    body is copied once (not read, joined to its header and sliced again).
+    """
+    offset = stop[0] = start
+    if end <= start:
+        return
+    with mmap.mmap(fd, end, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        try:
+            while offset + _HEADER.size <= end:
+                magic, mlen, blen, crc = _HEADER.unpack_from(view, offset)
+                body_at = offset + _HEADER.size + mlen
+                rec_end = body_at + blen
+                if magic != MAGIC or rec_end > end:
+                    break
+                if zlib.crc32(view[body_at:rec_end], zlib.crc32(view[offset + _HEADER.size:body_at])) != crc:
+                    break
+                try:
+                    meta = _meta_dec.decode(view[offset + _HEADER.size:body_at])
+                except msgspec.DecodeError:
+                    break
+                yield Record(name, offset, meta, mm[body_at:rec_end])
+                offset = stop[0] = rec_end
+        finally:
+            view.release()
+
+
+def read_span(path: str | Path, start: int, end: int) -> tuple[list[Record], int]:
+    """The records of one span of a segment (see :meth:`SealedSegment.spans`) and where
+    reading stopped: ``end``, or the start of the first damaged record (the rest of the
+    segment is then not to be loaded, as :meth:`SealedSegment.records` would not)."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        stop = [start]
+        records = list(_read(fd, path.name, start, end, stop))
+        return records, stop[0]
+    finally:
+        os.close(fd)
 
 
 def sealed_segments(folder: str | Path) -> Iterator[SealedSegment]:
