@@ -378,7 +378,7 @@ def fill_spool(spool: Path, events: int, ip: bool = True) -> float:
     return time.perf_counter() - start
 
 
-def loader_run(events: int, batch: int, workdir: Path, ip: bool = True) -> dict[str, Any]:
+def loader_run(events: int, batch: int, workdir: Path, ip: bool = True, workers: int | None = None) -> dict[str, Any]:
     import parcours
     from parcours.collect.loader import load_spool
 
@@ -389,19 +389,22 @@ def loader_run(events: int, batch: int, workdir: Path, ip: bool = True) -> dict[
     load_before = os.getloadavg()[0]
     cpu_before = os.times()
     with PeakMemory() as mem:
-        r = load_spool(ws, batch_events=batch)
+        r = load_spool(ws, batch_events=batch, workers=workers)
     cpu_after = os.times()
-    # the machine is shared: CPU seconds (all threads) say what the loader costs, whatever the load
-    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    # the machine is shared: CPU seconds (all threads, and the decode workers: children
+    # waited for when the load ends) say what the loader costs, whatever the load
+    cpu = sum(getattr(cpu_after, k) - getattr(cpu_before, k)
+              for k in ("user", "system", "children_user", "children_system"))
     rows = ws.lake.info("bench", "raw", "events").rows
     assert r.events == events == rows, (r, rows)
     assert ws.lake.info("bench", "analytics", "events").rows == events
-    out = {"events": events, "context_ip": ip, "batch_events": batch, "seconds": round(r.seconds, 2),
+    out = {"events": events, "context_ip": ip, "batch_events": batch, "workers": workers,
+           "seconds": round(r.seconds, 2),
            "events_per_s": round(events / r.seconds), "peak_rss_gib": round(mem.peak / 2**30, 3),
            "cpu_seconds": round(cpu, 2), "events_per_cpu_second": round(events / cpu),
            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
            "spool_gib": round(spool_bytes / 2**30, 3), "spool_fill_seconds": round(gen, 1)}
-    print(f"loader {events:,} events (batch {batch:,}, context.ip={ip}): {out['events_per_s']:,} events/s, "
+    print(f"loader {events:,} events (batch {batch:,}, context.ip={ip}, workers={workers}): {out['events_per_s']:,} events/s, "
           f"{out['events_per_cpu_second']:,} events per CPU-second, peak RSS {out['peak_rss_gib']} GiB, "
           f"spool {out['spool_gib']} GiB, load average {out['load_average_1m']}", flush=True)
     shutil.rmtree(ws.path)
@@ -414,6 +417,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--loader-events", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--loader-batch", type=int, default=200_000)
+    ap.add_argument("--loader-workers", type=int, nargs="+", default=[None],
+                    help="decode processes (0: in the loader's process; default: load_spool's choice)")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-loader", action="store_true")
     ap.add_argument("--skip-reference", action="store_true", help="skip the FastAPI+pydantic collector")
@@ -478,9 +483,11 @@ def main() -> None:
                     p["single"]["requests_per_s"] / max(f["single"]["requests_per_s"], 1), 2)
             print("ratios:", result["ratios"], flush=True)
         if not args.skip_loader:
-            result["loader"] = [loader_run(n, args.loader_batch, work) for n in args.loader_events]
+            result["loader"] = [loader_run(n, args.loader_batch, work, workers=k)
+                                for n in args.loader_events for k in args.loader_workers]
             if not args.skip_no_ip:
-                result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False))
+                result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False,
+                                                   workers=args.loader_workers[0]))
     print("results:", save(args.name, result))
 
 

@@ -41,3 +41,10 @@ class KafkaSinkError(CollectError):
     """Kafka did not confirm a write (the client gets a 503 and retries)."""
 
     status_code = 503
+
+
+class DecodeWorkerError(CollectError, RuntimeError):
+    """A loader's decode worker failed or died; the load stops with its segments kept."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"decode worker: {problem}", problem=problem)

@@ -437,6 +437,9 @@ class Batch:
         self.events: dict[str, EventRows] = {}
         self.quarantine: dict[str, q.QuarantineBuffer] = {}
         self.tables: dict[str, pa.Table] = {}
+        #: tables already built elsewhere (a decode worker's span), in spool order
+        self.parts: dict[str, list[pa.Table]] = {}
+        self.duplicates: dict[str, int] = {}  # in-batch duplicates dropped
         self.size = 0
         self.records = 0
 
@@ -473,21 +476,45 @@ class Batch:
             self.size += len(d.rejections) + (1 if d.fatal else 0)
         return d.events
 
+    def absorb(self, part: Batch) -> None:
+        """Add a prepared batch's tables, duplicates and quarantine (a decode worker's
+        span of records, which follows what this batch holds in the spool)."""
+        if self.events:
+            raise RuntimeError("absorb() takes prepared batches only, into one without records")
+        for tenant, table in part.tables.items():
+            self.parts.setdefault(tenant, []).append(table)
+        for tenant, n in part.duplicates.items():
+            self.duplicates[tenant] = self.duplicates.get(tenant, 0) + n
+        for tenant, buf in part.quarantine.items():
+            mine = self.quarantine.setdefault(tenant, q.QuarantineBuffer())
+            for name, values in buf.rows.items():
+                mine.rows[name].extend(values)
+        self.size += part.size
+        self.records += part.records
+
     def prepare(self) -> None:
         """Build each tenant's table (CPU-bound, holds the GIL); idempotent."""
         for tenant, rows in self.events.items():
             if tenant not in self.tables and len(rows):
                 self.tables[tenant] = rows.to_arrow(redo=self._decode)
+                self.duplicates[tenant] = self.duplicates.get(tenant, 0) + rows.in_batch_duplicates
         for rows in self.events.values():  # the tables hold what is needed now
             rows.events.clear()
             rows.runs.clear()
+        for tenant, parts in self.parts.items():  # each part is deduplicated: now across them
+            table = pa.concat_tables(parts)
+            keep = _first_of_each(table.column("message_id"), np.arange(table.num_rows, dtype=np.int64))
+            if keep is not None:
+                self.duplicates[tenant] = self.duplicates.get(tenant, 0) + table.num_rows - int(np.count_nonzero(keep))
+                table = table.filter(pa.array(keep))
+            self.tables[tenant] = table
+        self.parts.clear()
 
     def write(self, ws: Workspace, result: LoadResult) -> None:
         """Write the prepared tables to the lake (events, then quarantine)."""
         for tenant, table in self.tables.items():
-            rows = self.events[tenant]
             w = write_events(ws, tenant, table)
-            dup = w.duplicates + rows.in_batch_duplicates
+            dup = w.duplicates + self.duplicates.get(tenant, 0)
             result.events += w.new
             result.duplicates += dup
             result.add_tenant(tenant, events=w.new, duplicates=dup)
@@ -505,7 +532,7 @@ class Batch:
 
     @property
     def tenants(self) -> list[str]:
-        return sorted(set(self.events) | set(self.quarantine))
+        return sorted(set(self.events) | set(self.tables) | set(self.quarantine))
 
 
 def _segments_records(segments: Iterable[SealedSegment]) -> Iterator[tuple[SealedSegment, Record | None]]:
@@ -560,12 +587,21 @@ class _Writer:
             raise error
 
 
-def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progress | None = None) -> LoadResult:
+#: Sealed bytes from which :func:`load_spool` decodes in worker processes by default
+#: (starting a worker costs about a second of CPU: the imports).
+WORKERS_FROM_BYTES = 48 << 20
+
+
+def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progress | None = None,
+               workers: int | None = None) -> LoadResult:
     """Drain the spool's sealed segments into the lake; returns what was loaded.
 
     Args:
         batch_events: micro-batch size (default ``collect.batch_max_events``).
         progress: called as ``progress("load", records_done, records_done)``.
+        workers: processes decoding records (:mod:`parcours.collect.workers`); 0 decodes
+            in this process. Default: one per core when the spool holds at least
+            ``WORKERS_FROM_BYTES``, else 0.
     """
     c = ws.settings.collect
     size = batch_events or c.batch_max_events
@@ -579,24 +615,17 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
             yield seg
 
     with loader_lock(ws):
+        if workers is None:
+            from parcours.collect.spool import spool_stats
+
+            big = spool_stats(ws.spool_dir)["bytes"] >= WORKERS_FROM_BYTES
+            workers = min(os.cpu_count() or 1, 4) if big else 0
         writer = _Writer(ws, result)
         try:
-            batch = Batch("http", c.max_event_bytes)
-            done_segments: list[SealedSegment] = []
-            for seg, rec in _segments_records(segments()):
-                if rec is None:
-                    done_segments.append(seg)
-                    result.damaged_bytes += seg.damaged_bytes
-                    continue
-                batch.add(rec)
-                if batch.size >= size:
-                    batch.prepare()
-                    writer.submit(batch, done_segments)
-                    batch = Batch("http", c.max_event_bytes)
-                    if progress:
-                        progress("load", result.records, result.records)
-            batch.prepare()
-            writer.submit(batch, done_segments)
+            if workers > 0:
+                _load_in_workers(segments(), size, c.max_event_bytes, workers, writer, result, progress)
+            else:
+                _load_here(segments(), size, c.max_event_bytes, writer, result, progress)
         finally:
             try:
                 writer.wait()
@@ -605,6 +634,97 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
                     seg.release()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _load_here(segments: Iterable[SealedSegment], size: int, max_event_bytes: int, writer: _Writer,
+               result: LoadResult, progress: Progress | None) -> None:
+    """Decode in this process, one batch while the writer thread commits the previous."""
+    batch = Batch("http", max_event_bytes)
+    done_segments: list[SealedSegment] = []
+    for seg, rec in _segments_records(segments):
+        if rec is None:
+            done_segments.append(seg)
+            result.damaged_bytes += seg.damaged_bytes
+            continue
+        batch.add(rec)
+        if batch.size >= size:
+            batch.prepare()
+            writer.submit(batch, done_segments)
+            batch = Batch("http", max_event_bytes)
+            if progress:
+                progress("load", result.records, result.records)
+    batch.prepare()
+    writer.submit(batch, done_segments)
+
+
+def _load_in_workers(segments: Iterable[SealedSegment], size: int, max_event_bytes: int, workers: int,
+                     writer: _Writer, result: LoadResult, progress: Progress | None) -> None:
+    """Decode spans of records in worker processes, in spool order; cut batches between
+    spans (a batch holds at most ``size`` events plus one span's)."""
+    import shutil
+    from collections import deque
+
+    from parcours.collect import workers as w
+
+    def spans() -> Iterator[tuple[SealedSegment, int, int, int, bool]]:
+        for seg in segments:
+            cuts, scanned = seg.spans(w.SPAN_BYTES)
+            if not cuts:
+                yield seg, 0, 0, scanned, True
+            for i, (a, b) in enumerate(cuts):
+                yield seg, a, b, scanned, i == len(cuts) - 1
+
+    scratch = w.scratch_dir()
+    pool = w.DecodePool(workers)
+    pending: deque[tuple[SealedSegment, int, int, int, bool]] = deque()
+    todo = spans()
+
+    def refill() -> None:
+        while len(pending) < 2 * workers:
+            item = next(todo, None)
+            if item is None:
+                return
+            seg, a, b, _, _ = item
+            if b > a:
+                pool.submit((str(seg.path), a, b, max_event_bytes, "http", scratch))
+            pending.append(item)
+
+    try:
+        batch = Batch("http", max_event_bytes)
+        done_segments: list[SealedSegment] = []
+        damaged: set[str] = set()
+        refill()
+        while pending:
+            seg, a, b, scanned, last = pending.popleft()
+            part = pool.result() if b > a else None
+            refill()
+            if seg.name in damaged:  # a record before this span was damaged: not loaded
+                if part is not None:
+                    w.drop_span(part)
+                continue
+            if part is not None:
+                span = Batch("http", max_event_bytes)
+                span.tables = w.open_span(part)
+                span.duplicates, span.quarantine = part.duplicates, part.quarantine
+                span.records, span.size = part.records, part.size
+                batch.absorb(span)
+                if part.stopped_at < b:  # torn or damaged: the rest of the segment is skipped
+                    damaged.add(seg.name)
+                    last, scanned = True, part.stopped_at
+            if last:
+                done_segments.append(seg)
+                result.damaged_bytes += seg.size - scanned
+            if batch.size >= size:
+                batch.prepare()
+                writer.submit(batch, done_segments)
+                batch = Batch("http", max_event_bytes)
+                if progress:
+                    progress("load", result.records, result.records)
+        batch.prepare()
+        writer.submit(batch, done_segments)
+    finally:
+        pool.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write(ws: Workspace, batch: Batch, done: list[SealedSegment], result: LoadResult) -> None:
