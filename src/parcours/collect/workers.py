@@ -167,17 +167,18 @@ class DecodePool:
     def close(self) -> None:
         """Stop the workers (they finish the span at hand) and wait for them."""
         for proc in self._procs:
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+            # both pipes: a worker answering a span nobody will read (the load failed)
+            # gets a broken pipe instead of blocking on a full one
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         for proc in self._procs:
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 def _serve() -> None:
@@ -194,7 +195,10 @@ def _serve() -> None:
             answer: tuple[str, Any] = ("ok", decode_span(*args))
         except Exception as exc:  # noqa: BLE001 - reported to the loader, which stops
             answer = ("error", f"{type(exc).__name__}: {exc}")
-        _send(answers, answer)
+        try:
+            _send(answers, answer)
+        except BrokenPipeError:  # the loader stopped (failed) and reads no more
+            return
 
 
 if __name__ == "__main__":  # run as parcours.collect.workers, so results unpickle by that name
