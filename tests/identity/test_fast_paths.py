@@ -136,3 +136,55 @@ def test_bulk_pseudonyms_equal_pseudonyms(key):
     got = pseudonymize_array_bulk(secret, values)
     assert got.equals(pseudonymize_array(secret, values))
     assert got[0].as_py() == pseudonym(secret, "é") and got[2].as_py() is None
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pairs_by_columns_equal_pairs_by_row_self_join(workspace, seed):
+    """Pairing a wide row's numbered columns gives the self-join of its occurrences on
+    the row key: the same edges, counts and dates (a row holding one identifier in two
+    columns, empty columns and rows of one identifier included)."""
+    import ibis
+    import numpy as np
+    import pyarrow as pa
+
+    from parcours.identity.edges import (
+        Rows,
+        nodes,
+        numbered_rows,
+        pairs,
+        populated,
+        row_pairs,
+        unpivot,
+    )
+    from parcours.identity.rules import IdentityRules
+
+    rng = np.random.default_rng(seed)
+    cols = {"c0": "user_id", "c1": "anonymous_id", "c2": "email", "c3": "customer_number", "c4": "email"}
+    n = 600
+    pool = [f"v{i}" for i in range(120)]  # shared values across types: same-value links too
+    data = {c: [str(rng.choice(pool)) if rng.random() < 0.6 else None for _ in range(n)] for c in cols}
+    data["c4"] = [data["c2"][i] if i % 5 == 0 else v for i, v in enumerate(data["c4"])]  # one email twice
+    data["c5"] = [None] * n  # a column no row fills
+    t0 = np.datetime64("2025-01-01T00:00:00", "us").astype(np.int64)
+    wide = ibis.memtable(pa.table({
+        "row_key": [f"r{i}" for i in range(n)],
+        "kind": [str(rng.choice(["identify", "cooccurrence"])) for _ in range(n)],
+        "source": [str(rng.choice(["events:identify", "events:track"])) for _ in range(n)],
+        "ts": pa.array(t0 + rng.integers(0, 10**9, n), pa.timestamp("us", tz="UTC")),
+        **{c: pa.array(v, pa.string()) for c, v in data.items()},
+    }))
+    rows = Rows(wide, {**cols, "c5": "phone"})
+    rules = IdentityRules()
+    scratch = Scratch(workspace.engine.con)
+    try:
+        occ = ibis.union(*unpivot(rows, row_key=True), distinct=False)
+        node_t = scratch.keep(nodes(occ))
+        want = pairs(occ, node_t, rules).to_pyarrow().to_pylist()
+        numbered = populated(rows)
+        assert "c5" not in numbered.types and "c5" not in numbered.table.columns
+        got = row_pairs([numbered_rows(numbered, node_t)], node_t, rules).to_pyarrow().to_pylist()
+    finally:
+        scratch.release()
+    key = lambda r: (r["a"], r["b"], r["kind"], r["source"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
+    assert any(r["occurrences"] > 1 for r in want) and any(r["kind"] == "same_value" for r in want)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 import ibis
@@ -135,36 +137,33 @@ def _clean(value: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(value.isin(_NULLISH), ibis.null("string"), value)
 
 
-def _occ(
-    t: ir.Table, row_key: ir.Value, kind: ir.Value, source: ir.Value, ts: ir.Value,
-    value: ir.Value, id_type: str,
-) -> ir.Table:
-    v = _clean(value.cast("string"))
-    return t.select(
-        row_key=row_key.cast("string"),
-        kind=kind.cast("string"),
-        source=source.cast("string"),
-        id_type=ibis.literal(id_type, "string"),
-        value=v,
-        ts=ts.cast("timestamp('UTC', 6)") if ts is not None else ibis.null("timestamp('UTC', 6)"),
-    ).filter(ibis._.value.notnull())
+@dataclass(frozen=True)
+class Rows:
+    """One source's rows, wide: ``kind``, ``source``, ``ts`` (and ``row_key`` when asked
+    for), then one column per identifier a row may carry (its value cleaned, null when
+    the row lacks it); ``types`` maps each identifier column to its type."""
+
+    table: ir.Table
+    types: dict[str, str]
 
 
-def occurrences(
+def sources(
     ws: Workspace, tenant: str, zone: str, rules: IdentityRules,
     keep: Callable[[ir.Table], ir.Table] | None = None,
     drop: Callable[[ir.Table], None] | None = None,
-) -> ir.Table:
-    """One row per (source row, identifier): row_key, kind, source, id_type, value, node, ts.
+    *, row_key: bool = False,
+) -> list[Rows]:
+    """Every source with identifiers (events, then the reference tables) as :class:`Rows`.
 
     Args:
-        keep: materializes a table (the resolution's scratch space); when given, each
-            source is read once into a wide table (one column per identifier, JSON
-            values extracted once) before being unpivoted, instead of once per identifier.
+        keep: materializes a table (the resolution's scratch space); when given, the
+            events are read once into their wide table (JSON values' raw texts first,
+            one regex per key and row, then decoded), which is kept.
         drop: frees a table ``keep`` made that is no longer needed.
+        row_key: add each row's key (``ev:<message_id>``, ``<table>:<key>``).
     """
     linking = set(rules.linking_types)
-    parts: list[ir.Table] = []
+    out: list[Rows] = []
     ts_type = "timestamp('UTC', 6)"
     if ws.lake.exists(tenant, zone, "events"):
         ev = ws.table(tenant, "events", zone)
@@ -175,8 +174,9 @@ def occurrences(
         base = ev.select("message_id", "type", "timestamp", **ids, **raws)
         if keep is not None:
             base = keep(base)
+        key = {"row_key": ibis.literal("ev:") + base.message_id} if row_key else {}
         wide = base.select(
-            row_key=ibis.literal("ev:") + base.message_id,
+            **key,
             kind=ibis.cases(
                 (base.type == "alias", "alias"), (base.type == "identify", "identify"),
                 else_="cooccurrence",
@@ -190,15 +190,37 @@ def occurrences(
             wide = keep(wide)
             if drop is not None:
                 drop(base)
-        for k, typ in types.items():
-            parts.append(_occ(wide, wide.row_key, wide.kind, wide.source, wide.ts, wide[k], typ))
-    parts += _reference_occurrences(ws, tenant, zone, linking)
-    if not parts:
+        out.append(Rows(wide, types))
+    out += _reference_rows(ws, tenant, zone, linking, row_key=row_key)
+    if not out:
         from parcours.identity.errors import IdentityError
 
         raise IdentityError(f"tenant {tenant!r} has no table with identifiers in the {zone} zone")
-    occ = ibis.union(*parts, distinct=False)
-    return occ.mutate(node=occ.id_type + ":" + occ.value)
+    return out
+
+
+def unpivot(rows: Rows, *, row_key: bool = False) -> list[ir.Table]:
+    """One table per identifier column: ``(row_key?, kind, source, id_type, value, ts)``,
+    rows holding a value only."""
+    t = rows.table
+    key = ("row_key",) if row_key else ()
+    return [
+        t.select(*key, "kind", "source", id_type=ibis.literal(typ, "string"), value=t[col], ts="ts")
+        .filter(ibis._.value.notnull())
+        for col, typ in rows.types.items()
+    ]
+
+
+def populated(rows: Rows) -> Rows:
+    """``rows`` without the identifier columns no row fills (one aggregate query): each
+    column left costs a join to number it and a scan per column pair."""
+    t = rows.table
+    if not rows.types:
+        return rows
+    counts = t.aggregate(**{c: t[c].count() for c in rows.types}).to_pyarrow().to_pylist()[0]
+    types = {c: typ for c, typ in rows.types.items() if counts[c]}
+    drop = [c for c in rows.types if c not in types]
+    return Rows(t.drop(*drop) if drop else t, types)
 
 
 def identifier_values(
@@ -228,7 +250,10 @@ def identifier_values(
             parts.append(texts.select(
                 id_type=ibis.literal(types[k], "string"), value=_clean(json_decode(texts.r, engine))
             ))
-    parts += [p.select("id_type", "value") for p in _reference_occurrences(ws, tenant, zone, linking)]
+    parts += [
+        p.select("id_type", "value")
+        for rows in _reference_rows(ws, tenant, zone, linking) for p in unpivot(rows)
+    ]
     if not parts:
         from parcours.identity.errors import IdentityError
 
@@ -255,30 +280,44 @@ def _event_identifiers(
     return ids, raws, types
 
 
-def _reference_occurrences(ws: Workspace, tenant: str, zone: str, linking: set[str]) -> list[ir.Table]:
-    """Occurrences of the reference tables (customers, sites, cards, verbatims)."""
-    parts: list[ir.Table] = []
+def _reference_rows(
+    ws: Workspace, tenant: str, zone: str, linking: set[str], *, row_key: bool = False
+) -> list[Rows]:
+    """The reference tables (customers, sites, cards, verbatims) as :class:`Rows`."""
+    from parcours.events import spec
+
+    out: list[Rows] = []
+    ts_type = "timestamp('UTC', 6)"
     for table, (ref_cols, ts_col) in REFERENCE_SOURCES.items():
         if not ws.lake.exists(tenant, zone, table):
             continue
         t = ws.table(tenant, table, zone)
-        from parcours.events import spec
-
-        key_cols = spec(table).key
-        key: ir.Value = ibis.literal(table + ":")
-        for i, k in enumerate(key_cols):
-            key = key + (ibis.literal("|") if i else ibis.literal("")) + t[k].cast("string")
-        ts = t[ts_col] if ts_col else None
-        kind = ibis.literal("reference") if table != "verbatims" else ibis.literal("cooccurrence")
-        for col, typ in ref_cols.items():
+        cols: dict[str, ir.Value] = {}
+        types: dict[str, str] = {}
+        for i, (col, typ) in enumerate(ref_cols.items()):
             if typ not in linking:
                 continue
             value = t[col]
             cond = ONLY_WHEN.get((table, col))
             if cond is not None:
                 value = ibis.ifelse(cond(t), value, ibis.null("string"))
-            parts.append(_occ(t, key, kind, ibis.literal(table), ts, value, typ))
-    return parts
+            cols[f"r{i}"], types[f"r{i}"] = _clean(value.cast("string")), typ
+        if not cols:
+            continue
+        key: dict[str, ir.Value] = {}
+        if row_key:
+            k: ir.Value = ibis.literal(table + ":")
+            for i, c in enumerate(spec(table).key):
+                k = k + (ibis.literal("|") if i else ibis.literal("")) + t[c].cast("string")
+            key["row_key"] = k
+        kind = "reference" if table != "verbatims" else "cooccurrence"
+        wide = t.select(
+            **key, kind=ibis.literal(kind, "string"), source=ibis.literal(table, "string"),
+            ts=t[ts_col].cast(ts_type) if ts_col else ibis.null(ts_type),
+            **cols,
+        )
+        out.append(Rows(wide, types))
+    return out
 
 
 def nodes(occ: ir.Table) -> ir.Table:
@@ -314,7 +353,8 @@ def numbered(occ: ir.Table, node_table: ir.Table) -> ir.Table:
 
 def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
     """Undirected edges ``a < b`` (node ids) per kind and source, with counts and dates:
-    identifiers in the same row, plus same-value links.
+    identifiers in the same row (a self-join of the occurrences on their row key), plus
+    same-value links. The reference for :func:`row_pairs`, which the resolution uses.
 
     Args:
         occ: occurrences, by value or already :func:`numbered`.
@@ -323,9 +363,52 @@ def pairs(occ: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table
     a = o.select(row_key="row_key", a="nid", kind="kind", source="source", ts="ts")
     b = o.select(row_key2="row_key", b="nid")
     co = a.join(b, a.row_key == b.row_key2).filter(ibis._.a < ibis._.b)
-    co = co.group_by(["a", "b", "kind", "source"]).agg(
+    return _with_same_value(_linked_in_rows(co), node_table, rules)
+
+
+def numbered_rows(rows: Rows, node_table: ir.Table) -> Rows:
+    """``rows`` with each identifier column replaced by its node id (``int64``): one join
+    per column, with the identifiers of that column's type only."""
+    t = rows.table
+    for i, (col, typ) in enumerate(rows.types.items()):
+        n = node_table.filter(node_table.id_type == typ).select(**{f"_v{i}": "value", f"_n{i}": "nid"})
+        t = t.left_join(n, t[col] == n[f"_v{i}"]).drop(col, f"_v{i}").rename({col: f"_n{i}"})
+    return Rows(t, rows.types)
+
+
+def row_pairs(rows: list[Rows], node_table: ir.Table, rules: IdentityRules) -> ir.Table:
+    """:func:`pairs` from :func:`numbered_rows`: the identifiers of each row paired
+    column by column (no self-join on a row key: ~4 join rows per edge at 10 M edges).
+
+    A row's two columns holding one identifier make no pair, and a pair seen in several
+    column pairs of one row counts once per column pair, as in the self-join.
+    """
+    parts = []
+    for r in rows:
+        t = r.table
+        for x, y in combinations(r.types, 2):
+            parts.append(t.filter(t[x].notnull() & t[y].notnull() & (t[x] != t[y])).select(
+                a=ibis.least(t[x], t[y]), b=ibis.greatest(t[x], t[y]),
+                kind="kind", source="source", ts="ts",
+            ))
+    if not parts:  # no row carries two identifier columns: only same-value links
+        empty = node_table.select(
+            a="nid", b="nid", kind=ibis.literal("", "string"), source=ibis.literal("", "string"),
+            ts=ibis.null("timestamp('UTC', 6)"),
+        ).limit(0)
+        parts.append(empty)
+    return _with_same_value(_linked_in_rows(ibis.union(*parts, distinct=False)), node_table, rules)
+
+
+def _linked_in_rows(co: ir.Table) -> ir.Table:
+    return co.group_by(["a", "b", "kind", "source"]).agg(
         occurrences=co.count(), first_seen=co.ts.min(), last_seen=co.ts.max()
     )
+
+
+def _with_same_value(co: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
+    """``co`` and the same-value links: a ``user_id`` or ``previous_id`` to every
+    identifier of another type with its value."""
     same = node_table.filter(node_table.id_type.isin(list(rules.same_value_types))).select(
         s_nid="nid", s_vid="vid"
     )

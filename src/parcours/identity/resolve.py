@@ -117,18 +117,22 @@ def resolve(
     scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
-        # each source is read once into a wide table; occurrences unpivot it (twice, lazily)
+        # each source is read once into a wide table (one column per identifier), numbered
+        # column by column, and its rows' identifiers paired column by column
         wide: list[ir.Table] = []
-        occ = E.occurrences(
+        rows = E.sources(
             ws, tenant, ZONE, rules, keep=lambda t: _kept(scratch, t, wide), drop=scratch.drop
         )
+        occ = ibis.union(*(p for r in rows for p in E.unpivot(r)), distinct=False)
         node_t = scratch.keep(E.nodes(occ))
-        occ = scratch.keep(E.numbered(occ, node_t))
+        rows = [E.populated(r) for r in rows]
+        rows = [E.Rows(scratch.keep(E.numbered_rows(r, node_t).table), r.types) for r in rows]
         for t in wide:
             scratch.drop(t)
         report("identity: edges", 1, 4)
-        pair_t = scratch.keep(E.pairs(occ, node_t, rules))
-        scratch.drop(occ)
+        pair_t = scratch.keep(E.row_pairs(rows, node_t, rules))
+        for r in rows:
+            scratch.drop(r.table)
         shared = scratch.keep(E.shared_nodes(pair_t, node_t, rules))
         report("identity: edges", 2, 4)
         edge_t = scratch.keep(E.edges(pair_t, shared))
