@@ -82,18 +82,17 @@ def traits(
         ``(profile_id, traits)``, ``traits`` a JSON object (traits in ``CRM_TRAITS`` order),
         for the profiles that have any.
     """
-    parts: list[ir.Table] = []
     ts_type = "timestamp('UTC', 6)"
+    best: list[ir.Table] = []  # per source, in priority order: (profile_id, one column per trait)
     if ws.lake.exists(tenant, zone, "customers"):
         c = ws.table(tenant, "customers", zone)
         link = _linked(ws, tenant, zone, "customer_number")
         cj = c.join(link, c.customer_number == link._ident)
-        for trait, col in CRM_TRAITS.items():
-            parts.append(cj.select(
-                profile_id="profile_id", trait=ibis.literal(trait), value=cj[col].cast("string"),
-                priority=ibis.literal(SOURCE_PRIORITY["crm"]),
-                ts=ibis.coalesce(cj.updated_at, cj.created_at).cast(ts_type),
-            ))
+        crm = cj.select(
+            "profile_id", ts=ibis.coalesce(cj.updated_at, cj.created_at).cast(ts_type),
+            **{trait: cj[col].cast("string") for trait, col in CRM_TRAITS.items()},
+        )
+        best.append(_latest(crm, list(CRM_TRAITS)))
     if ws.lake.exists(tenant, zone, "events"):
         ev = events if events is not None else profile_events(ws, tenant, zone)
         ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
@@ -105,34 +104,62 @@ def traits(
             ))
             wide = keep(raw.select(
                 "profile_id", "ts",
-                **{f"_t{i}": json_decode(raw[f"_t{i}"], engine) for i in range(len(EVENT_TRAITS))},
+                **{trait: json_decode(raw[f"_t{i}"], engine) for i, trait in enumerate(EVENT_TRAITS)},
             ))
             if drop is not None:
                 drop(raw)
         else:
             wide = ev.select(
                 "profile_id", ts=ev.timestamp.cast(ts_type),
-                **{f"_t{i}": json_value(ev.traits, trait, engine) for i, trait in enumerate(EVENT_TRAITS)},
+                **{trait: json_value(ev.traits, trait, engine) for trait in EVENT_TRAITS},
             )
-        for i, trait in enumerate(EVENT_TRAITS):
-            parts.append(wide.select(
-                profile_id="profile_id", trait=ibis.literal(trait), value=wide[f"_t{i}"],
-                priority=ibis.literal(SOURCE_PRIORITY["identify"]), ts=wide.ts.cast(ts_type),
-            ))
-    if not parts:
+        best.append(_latest(wide, list(EVENT_TRAITS)))
+    if not best:
         return pa.table({"profile_id": pa.array([], pa.string()), "traits": pa.array([], pa.string())})
-    u = ibis.union(*parts, distinct=False)
-    u = u.filter(u.value.notnull() & (u.value != ""))
-    rank = ibis.row_number().over(
-        group_by=["profile_id", "trait"], order_by=["priority", ibis.desc("ts"), "value"]
+    top = best[0]
+    for other in best[1:]:  # a later source fills only what the sources before it lack
+        o = other.rename(lambda c: f"_o_{c}")
+        j = top.outer_join(o, top.profile_id == o._o_profile_id)
+
+        def pick(c: str, j: ir.Table = j) -> ir.Value:
+            vals = [j[n] for n in (c, f"_o_{c}") if n in j.columns]
+            return ibis.coalesce(*vals) if len(vals) > 1 else vals[0]
+
+        names = [c for c in CRM_TRAITS if c in j.columns or f"_o_{c}" in j.columns]
+        top = j.select(profile_id=pick("profile_id"), **{c: pick(c) for c in names})
+    t = top.to_pyarrow()
+    members = [
+        pc.if_else(pc.is_valid(t.column(trait)), pc.binary_join_element_wise(
+            json.dumps(trait, ensure_ascii=False) + ": ", json_text(t.column(trait)), ""
+        ), pa.nulls(t.num_rows, pa.string()))
+        for trait in CRM_TRAITS if trait in t.column_names
+    ]
+    body = pc.binary_join_element_wise(*members, ", ", null_handling="skip")
+    has = pc.is_valid(pc.coalesce(*(t.column(c) for c in CRM_TRAITS if c in t.column_names)))
+    out = pa.table({
+        "profile_id": t.column("profile_id"),
+        "traits": pc.binary_join_element_wise("{", body, "}", ""),
+    }).filter(has)
+    return out.sort_by("profile_id")
+
+
+def _latest(wide: ir.Table, names: list[str]) -> ir.Table:
+    """``(profile_id, *names)``: per profile, each column's value in its latest row (``ts``;
+    a null time counts as the oldest) that holds one, ties to the smallest value; empty
+    texts are no value.
+
+    Two aggregations and a join, not a rank over the unpivoted values (a window sorts
+    every value of every trait).
+    """
+    ok = {c: wide[c].notnull() & (wide[c] != "") for c in names}
+    m = wide.group_by("profile_id").agg(
+        **{f"_m{i}": wide.ts.max(where=ok[c]) for i, c in enumerate(names)}
+    ).rename(_pid="profile_id")
+    j = wide.join(m, wide.profile_id == m._pid)
+    at = {c: (j.ts == j[f"_m{i}"]) | (j.ts.isnull() & j[f"_m{i}"].isnull()) for i, c in enumerate(names)}
+    return j.group_by("profile_id").agg(
+        **{c: j[c].min(where=j[c].notnull() & (j[c] != "") & at[c]) for c in names}
     )
-    best = u.mutate(r=rank).filter(ibis._.r == 0).select("profile_id", "trait", "value").to_pyarrow()
-    order = pc.index_in(best.column("trait"), pa.array(list(CRM_TRAITS)))
-    best = best.append_column("_o", order).sort_by([("profile_id", "ascending"), ("_o", "ascending")])
-    member = pc.binary_join_element_wise(
-        json_text(best.column("trait")), json_text(best.column("value")), ": "
-    )
-    return _objects(best.column("profile_id"), member, "traits")
 
 
 def activity(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None) -> pa.Table:
@@ -249,13 +276,6 @@ def json_time(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(out, "null")
 
 
-def _objects(keys: pa.ChunkedArray | pa.Array, members: pa.Array, name: str) -> pa.Table:
-    """``(profile_id, name)``: one JSON object per key from its members (``"k": v`` texts),
-    in input order; ``keys`` must be sorted."""
-    t = pa.table({"profile_id": keys, "m": members})
-    g = t.group_by("profile_id", use_threads=False).aggregate([("m", "list")])
-    text = pc.binary_join_element_wise("{", pc.binary_join(g.column("m_list"), ", "), "}", "")
-    return pa.table({"profile_id": g.column("profile_id"), name: text})
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
