@@ -334,9 +334,13 @@ def nodes(occ: ir.Table) -> ir.Table:
         first_seen=occ.ts.min(), last_seen=occ.ts.max(), occurrences=occ.count()
     )
     n = n.mutate(nid=ibis.row_number().over(order_by=["id_type", "value"]).cast("int64"))
-    return n.mutate(
-        node=n.id_type + ":" + n.value,
-        vid=n.nid.min().over(group_by="value"),
+    # vid by an aggregate over the values held twice or more, not a window partitioned by
+    # value (which sorts every value): almost every value has one identifier
+    v = n.group_by("value").agg(_vid=n.nid.min(), _k=n.count())
+    v = v.filter(v._k > 1).select(_value="value", _vid="_vid")
+    j = n.left_join(v, n.value == v._value)
+    return j.select(
+        *n.columns, node=j.id_type + ":" + j.value, vid=ibis.coalesce(j._vid, j.nid),
     )
 
 
