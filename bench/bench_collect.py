@@ -378,7 +378,7 @@ def fill_spool(spool: Path, events: int, ip: bool = True) -> float:
     return time.perf_counter() - start
 
 
-def loader_run(events: int, batch: int, workdir: Path, ip: bool = True, workers: int | None = None) -> dict[str, Any]:
+def loader_run(events: int, batch: int, workdir: Path, ip: bool = True, workers: int = 0) -> dict[str, Any]:
     import parcours
     from parcours.collect.loader import load_spool
 
@@ -417,8 +417,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--loader-events", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--loader-batch", type=int, default=200_000)
-    ap.add_argument("--loader-workers", type=int, nargs="+", default=[None],
-                    help="decode processes (0: in the loader's process; default: load_spool's choice)")
+    ap.add_argument("--loader-workers", type=int, nargs="+", default=[0],
+                    help="decode processes (0: in the loader's process, load_spool's default)")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-loader", action="store_true")
     ap.add_argument("--skip-reference", action="store_true", help="skip the FastAPI+pydantic collector")

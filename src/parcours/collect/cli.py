@@ -70,6 +70,9 @@ def load(
     watch: Annotated[bool, typer.Option("--watch", help="Keep loading (micro-batches by size or age).")] = False,
     max_seconds: Annotated[float | None, typer.Option(help="Kafka: stop after this long idle.")] = None,
     exit_with_parent: Annotated[bool, typer.Option("--exit-with-parent", hidden=True)] = False,
+    workers: Annotated[int, typer.Option(
+        help="Spool: processes decoding records (0: this process); pays on idle cores with a large spool.",
+        min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Move collected events into the lake now (dedupe, quarantine), then forget them."""
@@ -85,7 +88,7 @@ def load(
         elif watch:
             result = loader.watch(ws, progress=progress, exit_with_parent=exit_with_parent)
         else:
-            result = loader.load_spool(ws, progress=progress)
+            result = loader.load_spool(ws, progress=progress, workers=workers)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:

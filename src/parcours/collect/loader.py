@@ -590,21 +590,17 @@ class _Writer:
             raise error
 
 
-#: Sealed bytes from which :func:`load_spool` decodes in worker processes by default
-#: (starting a worker costs about a second of CPU: the imports).
-WORKERS_FROM_BYTES = 48 << 20
-
-
 def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progress | None = None,
-               workers: int | None = None) -> LoadResult:
+               workers: int = 0) -> LoadResult:
     """Drain the spool's sealed segments into the lake; returns what was loaded.
 
     Args:
         batch_events: micro-batch size (default ``collect.batch_max_events``).
         progress: called as ``progress("load", records_done, records_done)``.
-        workers: processes decoding records (:mod:`parcours.collect.workers`); 0 decodes
-            in this process. Default: one per core when the spool holds at least
-            ``WORKERS_FROM_BYTES``, else 0.
+        workers: processes decoding records (:mod:`parcours.collect.workers`); 0 (the
+            default) decodes in this process. Workers cost more CPU per event (their
+            start-up imports, the spans' second dedupe) and pay only on idle cores with
+            a large spool (``parcours load --workers 2``).
     """
     c = ws.settings.collect
     size = batch_events or c.batch_max_events
@@ -618,11 +614,6 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
             yield seg
 
     with loader_lock(ws):
-        if workers is None:
-            from parcours.collect.spool import spool_stats
-
-            big = spool_stats(ws.spool_dir)["bytes"] >= WORKERS_FROM_BYTES
-            workers = min(os.cpu_count() or 1, 4) if big else 0
         writer = _Writer(ws, result)
         try:
             if workers > 0:

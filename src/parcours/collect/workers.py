@@ -1,8 +1,8 @@
 """Decode workers: the loader's CPU-bound half in other processes.
 
 Decoding a spool record (msgspec), building its Arrow columns and checking them holds
-the GIL; a thread cannot overlap it with more of the same. For a large spool the loader
-cuts each sealed segment into spans of whole records (:meth:`SealedSegment.spans`,
+the GIL; a thread cannot overlap it with more of the same. With ``load_spool(workers=N)``
+(``parcours load --workers N``) the loader cuts each sealed segment into spans of whole records (:meth:`SealedSegment.spans`,
 headers only) and has a pool of processes decode them (:func:`decode_span`), each span
 exactly as :class:`parcours.collect.loader.Batch` would in-process: same fast path,
 same fallback to :func:`parcours.collect.model.decode`, same quarantine rows and ids.
@@ -19,6 +19,11 @@ The loader keeps everything else: the segments' locks, the order of spans, the c
 into micro-batches, dedupe, the lake commits and deleting segments after them — the
 exactly-once rules do not change. At most ``2 × workers`` spans are decoded ahead, so
 memory stays bounded by the micro-batch plus those spans.
+
+Not the default: each worker's start-up imports cost about a second of CPU, and every
+span is deduplicated twice (in its worker, then across the batch), so a worker load
+spends more CPU per event than an in-process one; it is faster only when cores are
+idle. On a busy machine the in-process loader does more per CPU-second.
 """
 
 from __future__ import annotations
