@@ -52,6 +52,7 @@ ONLY_WHEN = {("verbatims", "author"): lambda t: t.channel == "social"}
 EVENT_COLUMNS = {"user_id": "user_id", "anonymous_id": "anonymous_id", "previous_id": "previous_id"}
 
 _NULLISH = ("", "null", "true", "false")
+_TS = "timestamp('UTC', 6)"
 
 
 def json_value(column: ir.StringValue, key: str, engine: str = "duckdb") -> ir.StringValue:
@@ -205,7 +206,10 @@ def unpivot(rows: Rows, *, row_key: bool = False) -> list[ir.Table]:
     t = rows.table
     key = ("row_key",) if row_key else ()
     return [
-        t.select(*key, "kind", "source", id_type=ibis.literal(typ, "string"), value=t[col], ts="ts")
+        t.select(
+            *key, "kind", "source", id_type=ibis.literal(typ, "string"), value=t[col],
+            ts=t.ts.cast(_TS),  # a table Spark kept (Parquet) reads back without its zone
+        )
         .filter(ibis._.value.notnull())
         for col, typ in rows.types.items()
     ]
@@ -393,7 +397,7 @@ def row_pairs(rows: list[Rows], node_table: ir.Table, rules: IdentityRules) -> i
         for x, y in combinations(r.types, 2):
             parts.append(t.filter(t[x].notnull() & t[y].notnull() & (t[x] != t[y])).select(
                 a=ibis.least(t[x], t[y]), b=ibis.greatest(t[x], t[y]),
-                kind="kind", source="source", ts="ts",
+                kind="kind", source="source", ts=t.ts.cast(_TS),
             ))
     if not parts:  # no row carries two identifier columns: only same-value links
         empty = node_table.select(
