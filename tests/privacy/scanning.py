@@ -131,10 +131,8 @@ class _Matcher:
             if pc.any(pc.match_substring_regex(text, self._pattern)).as_py():
                 return True
         if self.plain:
-            # a separator after each cell: a token never runs from one cell into the next
-            cells = pc.binary_join_element_wise(column, pa.scalar("", column.type), pa.scalar("\n", column.type))
-            text = pa.array([_cell_bytes(cells)], pa.large_binary()).cast(pa.large_string())
-            return any(pc.any(pc.is_in(w, value_set=self._plain)).as_py() for w in self._words(text))
+            # cell by cell (one huge joined string split slower, in one thread)
+            return any(pc.any(pc.is_in(w, value_set=self._plain)).as_py() for w in self._words(column))
         return False
 
     def which(self, column: pa.ChunkedArray) -> set[str]:
