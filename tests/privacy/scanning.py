@@ -66,6 +66,12 @@ def search(files: Iterable[Path], needles: set[str]) -> dict[str, set[str]]:
         plain = needles - spaced
     matcher = _Matcher(plain, spaced)
     found: dict[str, set[str]] = {}
+    if plain:  # tokens: file by file (a batch's words deduplicated at once were slower)
+        for path in files:
+            hits = set().union(*(matcher.which(c) for c in text_columns(path)))
+            if hits:
+                found[str(path)] = hits
+        return found
     batch: list[tuple[Path, list[pa.ChunkedArray]]] = []
     size = 0
     for path in files:
