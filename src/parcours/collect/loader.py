@@ -630,6 +630,19 @@ def load_spool(ws: Workspace, batch_events: int | None = None, progress: Progres
     return result
 
 
+def _cut_when_full(batch: Batch, size: int, writer: _Writer, done_segments: list[SealedSegment],
+                   result: LoadResult, progress: Progress | None) -> Batch:
+    """``batch`` handed to the writer (with the segments it completes) once it holds
+    ``size`` events, and a new empty one to fill; else ``batch`` itself."""
+    if batch.size < size:
+        return batch
+    batch.prepare()
+    writer.submit(batch, done_segments)
+    if progress:
+        progress("load", result.records, result.records)
+    return Batch(batch.source, batch.max_event_bytes)
+
+
 def _load_here(segments: Iterable[SealedSegment], size: int, max_event_bytes: int, writer: _Writer,
                result: LoadResult, progress: Progress | None) -> None:
     """Decode in this process, one batch while the writer thread commits the previous."""
@@ -641,12 +654,7 @@ def _load_here(segments: Iterable[SealedSegment], size: int, max_event_bytes: in
             result.damaged_bytes += seg.damaged_bytes
             continue
         batch.add(rec)
-        if batch.size >= size:
-            batch.prepare()
-            writer.submit(batch, done_segments)
-            batch = Batch("http", max_event_bytes)
-            if progress:
-                progress("load", result.records, result.records)
+        batch = _cut_when_full(batch, size, writer, done_segments, result, progress)
     batch.prepare()
     writer.submit(batch, done_segments)
 
@@ -708,12 +716,7 @@ def _load_in_workers(segments: Iterable[SealedSegment], size: int, max_event_byt
             if last:
                 done_segments.append(seg)
                 result.damaged_bytes += seg.size - scanned
-            if batch.size >= size:
-                batch.prepare()
-                writer.submit(batch, done_segments)
-                batch = Batch("http", max_event_bytes)
-                if progress:
-                    progress("load", result.records, result.records)
+            batch = _cut_when_full(batch, size, writer, done_segments, result, progress)
         batch.prepare()
         writer.submit(batch, done_segments)
     finally:
