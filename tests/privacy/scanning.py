@@ -126,20 +126,16 @@ class _Matcher:
 
     def __init__(self, plain: set[str], spaced: set[str]):
         self.plain, self.spaced = plain, spaced
-        self._plain = pa.array(sorted(plain), pa.string())
         self._pattern = any_of(spaced)
 
     def any(self, column: pa.ChunkedArray) -> bool:
-        """Might any cell hold any needle? Never no when one does (cells are matched end to
-        end, so a needle across two cells is a yes: :meth:`which` says for sure)."""
-        if self.spaced:
-            text = pa.array([_cell_bytes(column)], pa.large_binary())
-            if pc.any(pc.match_substring_regex(text, self._pattern)).as_py():
-                return True
-        if self.plain:
-            # cell by cell (one huge joined string split slower, in one thread)
-            return any(pc.any(pc.is_in(w, value_set=self._plain)).as_py() for w in self._words(column))
-        return False
+        """Might any cell hold any ``spaced`` needle? Never no when one does (cells are
+        matched end to end, so a needle across two cells is a yes: :meth:`which` says for
+        sure). Token needles are not batched (:func:`search` takes them file by file)."""
+        if not self.spaced:
+            return False
+        text = pa.array([_cell_bytes(column)], pa.large_binary())
+        return bool(pc.any(pc.match_substring_regex(text, self._pattern)).as_py())
 
     def which(self, column: pa.ChunkedArray) -> set[str]:
         """The needles some cell holds."""

@@ -20,10 +20,10 @@ A crash anywhere before step 4 reloads the same records; step 2 drops what was
 already committed, so nothing is lost and nothing is counted twice. Memory is
 bounded by the micro-batch, not by the spool: segments are streamed record by record,
 and :func:`load_spool` writes one batch (a thread: Arrow kernels and delta-rs release
-the GIL) while it decodes the next, so at most two batches are held at once. A large
-spool is decoded by worker processes instead (:mod:`parcours.collect.workers`), span by
-span and in spool order; this process still cuts the batches, deduplicates, commits
-and deletes the segments.
+the GIL) while it decodes the next, so at most two batches are held at once. With
+``workers=N`` (opt-in) worker processes decode instead (:mod:`parcours.collect.workers`),
+span by span and in spool order; this process still cuts the batches, deduplicates,
+commits and deletes the segments.
 """
 
 from __future__ import annotations

@@ -308,7 +308,7 @@ class SealedSegment:
 
     def records(self) -> Iterator[Record]:
         """The segment's records in order; stops at a torn or damaged tail."""
-        size = os.fstat(self._fd).st_size
+        size = self.size
         box = [0]
         yield from _read(self._fd, self.path.name, 0, size, box)
         self.damaged_bytes = size - box[0]
@@ -322,7 +322,7 @@ class SealedSegment:
         record at least), from the headers alone, and where the headers stop making
         sense (the file's size if nowhere). Checksums are verified by whoever reads a
         span (:func:`read_span`)."""
-        size = os.fstat(self._fd).st_size
+        size = self.size
         out: list[tuple[int, int]] = []
         start = offset = 0
         while offset + _HEADER.size <= size:
@@ -337,7 +337,7 @@ class SealedSegment:
             offset = end
         if offset > start:
             out.append((start, offset))
-        return out, offset if offset < size else size
+        return out, offset  # never past the size: a record ending past it stops the walk
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
