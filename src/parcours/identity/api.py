@@ -37,10 +37,20 @@ def events_with_profiles(ws: Workspace, tenant: str, zone: str = "analytics") ->
         >>> ev = events_with_profiles(ws, "energie")                      # doctest: +SKIP
         >>> ev.group_by("profile_id").count().to_pandas()                 # doctest: +SKIP
     """
+    return with_profiles(ws, tenant, zone, ws.table(tenant, "events", zone))
+
+
+def with_profiles(ws: Workspace, tenant: str, zone: str, table: ir.Table) -> ir.Table:
+    """``table`` plus a ``profile_id`` column, found as :func:`events_with_profiles`
+    finds an event's: ``table`` needs the :data:`EVENT_KEYS` columns only.
+
+    Applied to events aggregated per identifier (``group_by`` of the key columns), it
+    gives each aggregate row the profile every event of that row would get: the
+    profile depends on the key columns alone.
+    """
     m = identity_map(ws, tenant, zone)
-    ev = ws.table(tenant, "events", zone)
     linked = m.filter(m.status == "linked")
-    out = ev
+    out = table
     pids = []
     for i, (col, id_type) in enumerate(EVENT_KEYS):
         sub = linked.filter(linked.id_type == id_type).select(
@@ -48,7 +58,7 @@ def events_with_profiles(ws: Workspace, tenant: str, zone: str = "analytics") ->
         )
         out = out.left_join(sub, out[col] == sub[f"_k{i}"])
         pids.append(f"_p{i}")
-    cols = [out[c] for c in ev.columns]
+    cols = [out[c] for c in table.columns]
     return out.select(*cols, profile_id=ibis.coalesce(*(out[p] for p in pids)))
 
 

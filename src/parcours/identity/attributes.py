@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parcours.identity.api import events_with_profiles
+from parcours.identity.api import EVENT_KEYS, events_with_profiles, with_profiles
 from parcours.identity.edges import json_decode, json_raw, json_value
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ CRM_TRAITS = {
 EVENT_TRAITS = ("firstName", "lastName", "email", "phone", "address", "postalCode", "city", "customerNumber")
 SOURCE_PRIORITY = {"crm": 0, "identify": 1}
 OPEN_COMPLAINT_DAYS = 90
+#: events that close a complaint
+_CLOSING = "complaint_(resolved|closed)"
 
 
 def _linked(ws: Workspace, tenant: str, zone: str, id_type: str) -> ir.Table:
@@ -56,12 +58,50 @@ def _by_profile(expr: ir.Table) -> dict[str, list[dict[str, Any]]]:
 
 
 def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
-    """The columns attributes need, of events that have a profile."""
+    """The columns attributes need, of events that have a profile: one row per event.
+
+    The profiles step does not read this (it joins only what it needs to the map:
+    :func:`identify_events`, :func:`_per_channel`, :func:`_complaint_events`); it is the
+    reference those are tested against, and what :func:`activity` takes as ``events``.
+    """
     ev = events_with_profiles(ws, tenant, zone)
     return ev.filter(ev.profile_id.notnull()).select(
         "profile_id", "type", "channel", "event", "timestamp",
         traits=ibis.ifelse(ev.type == "identify", ev.traits, ibis.null("string")),
     )
+
+
+def identify_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
+    """The identify calls with traits that have a profile (what :func:`traits` reads),
+    filtered before the join with the map: a few percent of the events."""
+    ev = ws.table(tenant, "events", zone)
+    ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
+    ev = with_profiles(ws, tenant, zone, ev.select(*(c for c, _ in EVENT_KEYS), "type", "timestamp", "traits"))
+    return ev.filter(ev.profile_id.notnull()).select("profile_id", "type", "timestamp", "traits")
+
+
+def _per_channel(ws: Workspace, tenant: str, zone: str) -> ir.Table:
+    """``(profile_id, channel, n, last, first)`` from the events aggregated per
+    identifier and channel *before* the join with the map: the join then reads one row
+    per (user id, cookie, channel) instead of one per event (100 M events are a few
+    million such rows), and a second aggregation sums them per profile."""
+    ev = ws.table(tenant, "events", zone)
+    keys = [c for c, _ in EVENT_KEYS]
+    agg = ev.group_by([*keys, "channel"]).agg(
+        n=ev.count(), last=ev.timestamp.max(), first=ev.timestamp.min()
+    )
+    j = with_profiles(ws, tenant, zone, agg)
+    j = j.filter(j.profile_id.notnull())
+    return j.group_by(["profile_id", "channel"]).agg(n=j.n.sum(), last=j["last"].max(), first=j["first"].min())
+
+
+def _complaint_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
+    """The complaints and their closing events that have a profile, filtered before the
+    join with the map (what :func:`_open_complaints` reads)."""
+    ev = ws.table(tenant, "events", zone)
+    ev = ev.filter((ev.channel == "complaint") | ev.event.re_search(_CLOSING))
+    ev = with_profiles(ws, tenant, zone, ev.select(*(c for c, _ in EVENT_KEYS), "channel", "event", "timestamp"))
+    return ev.filter(ev.profile_id.notnull()).select("profile_id", "channel", "event", "timestamp")
 
 
 def traits(
@@ -165,6 +205,11 @@ def _latest(wide: ir.Table, names: list[str]) -> ir.Table:
 def activity(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = None) -> pa.Table:
     """First/last seen, events, channels with counts, last call-center contact, open complaints.
 
+    Args:
+        events: one row per event with its profile (:func:`profile_events`), the
+            reference; by default the events are aggregated per identifier and channel
+            before their profile is looked up (same result, a fraction of the join).
+
     Returns:
         ``(profile_id, events, activity)`` for profiles with events; ``activity`` holds the
         members of a JSON object without its braces (the caller adds the domain's).
@@ -174,10 +219,14 @@ def activity(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = No
             "profile_id": pa.array([], pa.string()), "events": pa.array([], pa.int64()),
             "activity": pa.array([], pa.string()),
         })
-    ev = events if events is not None else profile_events(ws, tenant, zone)
-    per_channel = ev.group_by(["profile_id", "channel"]).agg(
-        n=ev.count(), last=ev.timestamp.max(), first=ev.timestamp.min()
-    ).to_pyarrow()
+    if events is not None:
+        per_channel = events.group_by(["profile_id", "channel"]).agg(
+            n=events.count(), last=events.timestamp.max(), first=events.timestamp.min()
+        ).to_pyarrow()
+        complaints = events
+    else:
+        per_channel = _per_channel(ws, tenant, zone).to_pyarrow()
+        complaints = _complaint_events(ws, tenant, zone)
     # channels by count (descending), then name: the order of the "channels" list
     per_channel = per_channel.sort_by(
         [("profile_id", "ascending"), ("n", "descending"), ("channel", "ascending")]
@@ -211,21 +260,22 @@ def activity(ws: Workspace, tenant: str, zone: str, events: ir.Table | None = No
         ', "open_complaints": ', "",
     )
     t = pa.table({"profile_id": g.column("profile_id"), "events": g.column("n_sum").cast(pa.int64()), "head": head})
-    t = t.join(_open_complaints(ev), "profile_id", join_type="left outer")
+    end = pc.max(per_channel.column("last")).as_py()  # the newest event with a profile
+    t = t.join(_open_complaints(complaints, end), "profile_id", join_type="left outer")
     members = pc.binary_join_element_wise(
         t.column("head"), pc.cast(pc.fill_null(t.column("open"), 0), pa.string()), ""
     )
     return pa.table({"profile_id": t.column("profile_id"), "events": t.column("events"), "activity": members})
 
 
-def _open_complaints(ev: ir.Table) -> pa.Table:
-    """``(profile_id, open)``: complaints of the last 90 days with no later closing event."""
+def _open_complaints(ev: ir.Table, end: dt.datetime | None) -> pa.Table:
+    """``(profile_id, open)``: complaints of the 90 days before ``end`` with no later
+    closing event; ``ev`` holds at least the profiles' complaints and closing events."""
     empty = pa.table({"profile_id": pa.array([], pa.string()), "open": pa.array([], pa.int64())})
-    end = ev.timestamp.max().to_pyarrow().as_py()
     if end is None:
         return empty
     since = end - dt.timedelta(days=OPEN_COMPLAINT_DAYS)
-    closed = ev.filter(ev.event.re_search("complaint_(resolved|closed)"))
+    closed = ev.filter(ev.event.re_search(_CLOSING))
     closed = closed.group_by("profile_id").agg(closed_at=closed.timestamp.max())
     closed = closed.select(c_pid="profile_id", closed_at="closed_at")
     filed = ev.filter((ev.channel == "complaint") & ~ev.event.re_search("resolved|closed"))

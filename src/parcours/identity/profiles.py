@@ -60,7 +60,7 @@ def _zone_profiles(
 ) -> None:
     """Write one zone's ``profiles``."""
     from parcours.events import conform, spec
-    from parcours.identity.attributes import activity, domain, profile_events, traits
+    from parcours.identity.attributes import activity, domain, identify_events, traits
     from parcours.identity.resolve import _scratch
 
     s = spec("profiles")
@@ -73,11 +73,11 @@ def _zone_profiles(
     ).to_pyarrow()
     scratch = _scratch(ws, run_at)
     try:
-        events = None
+        identify = None
         if ws.lake.exists(tenant, zone, "events"):
-            events = scratch.keep(profile_events(ws, tenant, zone))
-        tr = traits(ws, tenant, zone, events, keep=scratch.keep, drop=scratch.drop)
-        act = activity(ws, tenant, zone, events)
+            identify = scratch.keep(identify_events(ws, tenant, zone))
+        tr = traits(ws, tenant, zone, identify, keep=scratch.keep, drop=scratch.drop)
+        act = activity(ws, tenant, zone)  # events aggregated per identifier, then per profile
         dom = domain(ws, tenant, zone)
     finally:
         scratch.release()
