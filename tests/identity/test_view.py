@@ -179,6 +179,7 @@ def test_the_store_built_off_the_engine_equals_the_one_built_on_it(served, monke
     monkeypatch.setattr(serving, "PART_EVENTS", 7)
     serving.refresh(ws, "energie", "analytics")
     assert dump() == native
+    assert not list((ws.state_dir / "serving-scratch").iterdir())  # the parts' files are gone
     monkeypatch.setattr(ws.engine, "kind", "not-duckdb")
     serving.refresh(ws, "energie", "analytics")
     assert dump() == native

@@ -32,6 +32,7 @@ primary-key order.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -229,25 +230,39 @@ def _verbatims_sql(verb: str) -> str:
     """
 
 
-def _timeline_rows(sql: _Sql, ev: ir.Table, events: int,
+def _timeline_rows(sql: _Sql, ev: ir.Table, events: int, scratch: Path,
                    progress: Progress | None = None) -> Iterator[pa.RecordBatch]:
     """The timeline rows, shaped in one pass or, past :data:`PART_EVENTS` events, in
-    parts over a temporary table of the profiled events (the lake and the identity map
-    are read and joined once)."""
+    parts: the profiled events (the lake and the identity map read and joined once) are
+    first written as Parquet partitioned by a hash of the profile id under ``scratch``
+    (streamed: on disk, compressed, never whole in memory), then each part's files are
+    shaped in turn."""
     parts = max(1, -(-events // PART_EVENTS))
     rel = sql.relation(ev)
     if parts == 1:
         yield from sql.batches(_timeline_sql(rel))
         return
-    name = f"_serving_tl_{uuid.uuid4().hex[:12]}"
-    sql.con.execute(f"CREATE TEMP TABLE {name} AS SELECT hash(profile_id) % {parts} AS _part, * FROM {rel}")
+    folder = scratch / f"timeline-{uuid.uuid4().hex[:12]}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
     try:
+        sql.con.execute(
+            f"COPY (SELECT hash(profile_id) % {parts} AS _part, * FROM {rel}) TO {_quote(folder)} "
+            "(FORMAT parquet, PARTITION_BY (_part), COMPRESSION zstd)"
+        )
         for part in range(parts):
-            yield from sql.batches(_timeline_sql(f"(SELECT * EXCLUDE (_part) FROM {name} WHERE _part = {part})"))
+            files = sorted((folder / f"_part={part}").glob("*.parquet"))
+            if files:
+                src = f"read_parquet([{', '.join(_quote(f) for f in files)}], hive_partitioning = false)"
+                yield from sql.batches(_timeline_sql(f"(SELECT * FROM {src})"))  # files hold no _part
             if progress is not None:
                 progress("serving store timeline", part + 1, parts)
     finally:
-        sql.con.execute(f"DROP TABLE IF EXISTS {name}")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _quote(path: Path) -> str:
+    """A path as a SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _packed(batches: Iterable[pa.RecordBatch], packed: int) -> Iterator[tuple[Any, ...]]:
@@ -284,7 +299,7 @@ def refresh(ws: Workspace, tenant: str, zone: str, *, progress: Progress | None 
                 _profiles_sql(sql.relation(prof), f"({summ})" if summ is not None else None)), 2)),
             "timeline": (["profile_id", "chunk", "size", "channels", "events"],
                          _packed(_timeline_rows(sql, ev, ws.lake.info(tenant, zone, "events").rows,
-                                                progress), 4)),
+                                                Path(ws.state_dir) / "serving-scratch", progress), 4)),
             "verbatims": (["profile_id", "items"],
                           _packed(sql.batches(_verbatims_sql(sql.relation(verb))), 1) if verb is not None else []),
             # the depth and chunk size the store was built with: readers use these, not
