@@ -10,9 +10,11 @@ its original timestamp, but the guarantee is on the key alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from parcours.workspace import Workspace
@@ -91,3 +93,217 @@ def existing_composite(ws: Workspace, tenant: str, zone: str, table: str, data: 
     for (i,) in found:
         mask[i] = True
     return pa.array(mask)
+
+
+# -- the key index: a batch's dedupe in proportion to the batch ---------------------------
+
+#: Strings whose DuckDB ``hash`` the index records: another value (a DuckDB upgrade that
+#: changed its hash) makes the index rebuild itself instead of answering wrongly.
+_CANARIES = ["parcours", "", "message_id", "0123456789-abcdef"]
+_FORMAT = 1
+#: The hash, as a DuckDB expression of the key (tests make it collide on purpose).
+_HASH = "hash({})"
+
+
+class KeyIndex:
+    """Which keys a lake table holds, over its whole history, without scanning it.
+
+    Per tenant, zone, table and key column, under ``state/keys/``: the 64-bit DuckDB hash
+    of every key of the table, with the number of the Parquet file holding it, in sorted
+    runs (``numpy`` files, memory-mapped); a ``manifest.json`` names the runs and the
+    snapshot files they cover. The index is only ever a function of those files:
+
+    * before answering, it takes in the snapshot's files it does not cover (reading
+      their key column: proportional to what was committed since — one batch, normally);
+      if a file it covers has left the snapshot (a delete, an erasure, a compaction), it
+      is rebuilt from the whole snapshot. A crash between a lake commit and the index
+      update therefore costs nothing: the next lookup reads the new files;
+    * a hash found means "maybe": the keys whose hash is found are checked exactly
+      against the files the index says hold that hash (a DuckDB semi-join over those few
+      files). A key whose hash is absent is absent from every file of the snapshot;
+    * runs merge like a binary counter (a run is merged into the one before when that one
+      is not larger), so there are O(log n) runs, each key is rewritten O(log n) times,
+      and a lookup is one ``searchsorted`` per run.
+
+    The manifest is replaced atomically (written aside, fsynced, renamed) after its runs
+    are on disk; runs it does not name are deleted. An ``flock`` serialises processes.
+    """
+
+    def __init__(self, ws: Workspace, tenant: str, zone: str, table: str, column: str) -> None:
+        self.ws, self.tenant, self.zone, self.table, self.column = ws, tenant, zone, table, column
+        self.root = ws.lake.path(tenant, zone, table)
+        self.dir = ws.state_dir / "keys" / tenant / f"{zone}.{table}.{column}"
+
+    # -- public ----------------------------------------------------------------------------
+    def mask(self, keys: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+        """What :func:`existing_mask` answers, from the index (refreshed first)."""
+        files = self.ws.lake.files(self.tenant, self.zone, self.table)
+        if not files or len(keys) == 0:
+            return None
+        import fcntl
+
+        import duckdb
+        import numpy as np
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        con = duckdb.connect()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            covered, runs = self._refresh(con, files)
+            query = _hashes(con, keys)
+            hit = np.zeros(len(query), dtype=bool)
+            holders: list[np.ndarray] = []
+            for h, f in runs:
+                lo = np.searchsorted(h, query, side="left")
+                hi = np.searchsorted(h, query, side="right")
+                found = hi > lo
+                if not found.any():
+                    continue
+                hit |= found
+                counts = (hi - lo)[found]
+                starts = np.repeat(lo[found] - np.cumsum(counts) + counts, counts)
+                holders.append(np.asarray(f[starts + np.arange(int(counts.sum()))]))
+            if not hit.any():
+                return None
+            numbers = np.unique(np.concatenate(holders))
+            candidates = pc.filter(keys, pa.array(hit))
+            found_keys = _semi_join(con, candidates, [covered[i] for i in numbers.tolist()], self.column)
+        finally:
+            con.close()
+            os.close(fd)
+        if len(found_keys) == 0:
+            return None
+        return pc.is_in(keys, value_set=found_keys)
+
+    # -- the index on disk -----------------------------------------------------------------
+    def _refresh(self, con: Any, files: list[str]) -> tuple[list[str], list[tuple[Any, Any]]]:
+        """The index brought up to the snapshot ``files``: the files it covers (absolute
+        paths, by file number) and its runs (hashes, file numbers)."""
+        import numpy as np
+
+        snapshot = [self._relative(p) for p in files]
+        manifest = self._manifest()
+        canaries = _hashes(con, pa.array(_CANARIES, pa.string())).tolist()
+        usable = (manifest is not None and manifest.get("format") == _FORMAT
+                  and manifest.get("canaries") == canaries and set(manifest["files"]) <= set(snapshot)
+                  and all((self.dir / f"{r['name']}.{k}.npy").exists() for r in manifest["runs"] for k in "hf"))
+        if not usable:  # first use, or a covered file was replaced: from the whole snapshot
+            manifest = {"format": _FORMAT, "canaries": canaries, "files": [], "runs": []}
+        assert manifest is not None
+        known = set(manifest["files"])
+        new = [p for p in snapshot if p not in known]
+        if new or not usable:
+            base = len(manifest["files"])
+            h, f = _file_hashes(con, [self._absolute(p) for p in new], self.column)
+            f = (f + base).astype(np.uint32)
+            runs = list(manifest["runs"])
+            if len(h):
+                runs.append(self._write_run(h, f))
+            while len(runs) >= 2 and runs[-2]["rows"] <= runs[-1]["rows"]:
+                b, a = runs.pop(), runs.pop()
+                h = np.concatenate([self._load(a)[0], self._load(b)[0]])
+                f = np.concatenate([self._load(a)[1], self._load(b)[1]])
+                runs.append(self._write_run(h, f))
+            manifest = {**manifest, "files": manifest["files"] + new, "runs": runs}
+            self._save(manifest)
+        covered = [self._absolute(p) for p in manifest["files"]]
+        return covered, [self._load(r) for r in manifest["runs"]]
+
+    def _relative(self, path: str) -> str:
+        root = str(self.root) + os.sep
+        return path[len(root):] if path.startswith(root) else path
+
+    def _absolute(self, path: str) -> str:
+        return path if os.path.isabs(path) or "://" in path else str(self.root / path)
+
+    def _manifest(self) -> dict[str, Any] | None:
+        import json
+
+        try:
+            with open(self.dir / "manifest.json", encoding="utf-8") as fh:
+                return dict(json.load(fh))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _write_run(self, h: Any, f: Any) -> dict[str, Any]:
+        """Write a run (sorted by hash, stable) under a new name; fsynced."""
+        import uuid
+
+        import numpy as np
+
+        order = np.argsort(h, kind="stable")  # timsort: two sorted runs merge in one pass
+        name = f"run-{uuid.uuid4().hex}"
+        for suffix, values in ((".h.npy", h[order]), (".f.npy", f[order])):
+            with open(self.dir / (name + suffix), "wb") as fh:
+                np.save(fh, np.ascontiguousarray(values))
+                fh.flush()
+                os.fsync(fh.fileno())
+        return {"name": name, "rows": int(len(h))}
+
+    def _load(self, run: dict[str, Any]) -> tuple[Any, Any]:
+        import numpy as np
+
+        return (np.load(self.dir / f"{run['name']}.h.npy", mmap_mode="r"),
+                np.load(self.dir / f"{run['name']}.f.npy", mmap_mode="r"))
+
+    def _save(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically, then delete the runs it does not name."""
+        import json
+
+        tmp = self.dir / "manifest.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.dir / "manifest.json")
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        live = {r["name"] for r in manifest["runs"]}
+        for p in self.dir.glob("run-*.npy"):
+            if p.name.split(".", 1)[0] not in live:
+                p.unlink(missing_ok=True)
+
+
+def _hashes(con: Any, keys: pa.Array | pa.ChunkedArray) -> Any:
+    """DuckDB's 64-bit hash of each key, in order, as numpy."""
+    con.register("index_keys", pa.table({"k": keys}))
+    try:
+        out = con.sql(f"SELECT {_HASH.format('k')}::UBIGINT AS h FROM index_keys").to_arrow_table().column(0)
+    finally:
+        con.unregister("index_keys")
+    return out.to_numpy()
+
+
+def _file_hashes(con: Any, files: list[str], column: str) -> tuple[Any, Any]:
+    """The hash of every key of ``files`` and the number (position in ``files``) of the
+    file holding it."""
+    import numpy as np
+
+    if not files:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32)
+    h = _HASH.format(f'"{column}"')
+    t = con.sql(f"SELECT {h}::UBIGINT AS h, filename AS f FROM read_parquet($files, filename = true)",
+                params={"files": files}).to_arrow_table()
+    number = pc.index_in(t.column("f"), value_set=pa.array(files, pa.string()))
+    return t.column("h").to_numpy(), number.to_numpy().astype(np.uint32)
+
+
+def _semi_join(con: Any, keys: pa.Array | pa.ChunkedArray, files: list[str], column: str) -> pa.Array:
+    """The distinct values of ``keys`` present in ``column`` of ``files``."""
+    con.register("batch_keys", pa.table({"k": keys}))
+    found = con.sql(
+        f'SELECT DISTINCT b.k FROM batch_keys b SEMI JOIN read_parquet($files) AS t ON t."{column}" = b.k',
+        params={"files": files},
+    ).to_arrow_table().column(0)
+    return found.combine_chunks()
+
+
+def indexed_mask(ws: Workspace, tenant: str, zone: str, table: str, column: str,
+                 keys: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """:func:`existing_mask` answered by the table's :class:`KeyIndex` (same result, a cost
+    in proportion to the batch and to what was committed since the last lookup)."""
+    return KeyIndex(ws, tenant, zone, table, column).mask(keys)

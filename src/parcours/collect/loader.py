@@ -366,12 +366,12 @@ class WriteResult:
 
 def write_events(ws: Workspace, tenant: str, table: pa.Table) -> WriteResult:
     """Write events not yet in the lake (by message_id, whole history, both zones)."""
-    from parcours.collect.dedupe import existing_mask
+    from parcours.collect.dedupe import indexed_mask
     from parcours.privacy.pseudonymize import pseudonymize_table
 
     if table.num_rows == 0:
         return WriteResult()
-    in_raw = existing_mask(ws, tenant, "raw", "events", "message_id", table.column("message_id"))
+    in_raw = indexed_mask(ws, tenant, "raw", "events", "message_id", table.column("message_id"))
     new = table.filter(pc.invert(in_raw)) if in_raw is not None else table
     if new.num_rows:
         ws.write(tenant, "events", new)  # raw, then its pseudonymized copy
@@ -379,8 +379,8 @@ def write_events(ws: Workspace, tenant: str, table: pa.Table) -> WriteResult:
         # Already in raw: normally a client retry. But if a crash hit between the raw
         # and the analytics commit of an earlier load, analytics lacks them: repair.
         known = table.filter(in_raw)
-        in_analytics = existing_mask(ws, tenant, "analytics", "events", "message_id",
-                                     known.column("message_id"))
+        in_analytics = indexed_mask(ws, tenant, "analytics", "events", "message_id",
+                                    known.column("message_id"))
         lacking = known.filter(pc.invert(in_analytics)) if in_analytics is not None else known
         if lacking.num_rows:
             from parcours.events import conform
