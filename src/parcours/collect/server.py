@@ -78,8 +78,9 @@ def _freeze_startup_objects() -> None:
 def build_app(ws: Workspace, sink: Sink | None = None) -> Router:
     """The whole server app of a workspace."""
     from parcours.web.app import create_app
+    from parcours.web.fast360 import Fast360
 
-    return Router(make_collector(ws, sink), create_app(ws))
+    return Router(make_collector(ws, sink), Fast360(ws, create_app(ws)))
 
 
 def app_from_env() -> Router:
