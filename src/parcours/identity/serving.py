@@ -107,11 +107,10 @@ def current(s: ServingStore) -> bool:
     """True if the store file exists and has this version's tables."""
     if not s.exists():
         return False
-    try:
-        rows = s.values("SELECT value FROM meta WHERE name = 'schema'")
-    except Exception:  # noqa: BLE001 - an older store without the row, or a broken file
+    try:  # the meta table is read once per connection (reopened when a rebuild replaces the file)
+        return s.meta().get("schema") == SCHEMA_VERSION
+    except Exception:  # noqa: BLE001 - an older store without the table, a broken or vanished file
         return False
-    return bool(rows) and rows[0][0] == SCHEMA_VERSION
 
 
 # -- SQL building blocks (DuckDB) -------------------------------------------------------
