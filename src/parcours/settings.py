@@ -76,6 +76,10 @@ class ServeSettings(_Section):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
     workers: int = Field(1, ge=1, description="Worker processes for the server.")
+    warm_up: bool = Field(
+        True, description="Compute the hub's cached aggregates when the server starts "
+        "(off for a node that serves only the API and the collector)."
+    )
     session_secret: SecretStr | None = Field(
         None, description="Secret signing the web session cookie; generated per workspace if unset."
     )

@@ -137,3 +137,20 @@ def test_health_says_when_the_start_up_warm_up_is_done(small_world):
                 time.sleep(0.05)
     finally:
         warmup.WARMERS.pop()
+
+
+def test_no_warm_up_when_the_setting_is_off(small_world, monkeypatch):
+    from parcours.web.pages import warmup
+
+    cache.clear()
+    calls: list[str] = []
+    monkeypatch.setattr(small_world.settings.serve, "warm_up", False)
+    app = create_app(small_world)  # (installing the pages resets the warmers)
+    monkeypatch.setattr(warmup, "WARMERS", [lambda ws, tenant: calls.append(tenant)])
+    with TestClient(app) as client:
+        assert client.get("/health").json()["warm"] is True
+    assert calls == []
+    monkeypatch.setattr(small_world.settings.serve, "warm_up", True)
+    with TestClient(app) as client:
+        client.get("/health")
+    assert sorted(calls) == sorted(small_world.tenants())

@@ -34,7 +34,8 @@ def warm(ws: Workspace) -> int:
 
 
 def install(app: FastAPI) -> None:
-    """Run :func:`warm` in a background thread when the app starts serving."""
+    """Run :func:`warm` in a background thread when the app starts serving (unless the
+    ``serve.warm_up`` setting is off)."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -48,6 +49,11 @@ def install(app: FastAPI) -> None:
             finally:
                 done.set()
 
+        if not ws.settings.serve.warm_up:  # an API and collector node: nothing to warm
+            done.set()
+            async with inner(a) as state:
+                yield state
+            return
         worker = threading.Thread(target=run, name="parcours-warmup", daemon=True)
         worker.start()
         try:
