@@ -257,9 +257,9 @@ def _table(evs: list[Event], runs: list[_Run], start: int, end: int) -> pa.Table
     group = _id_column([e.groupId for e in part])
     ts = _ts_column([e.timestamp for e in part])
     received = pa.array(received_us, _TS)
-    props, props_bad = _json_column([e.properties for e in part])
-    traits, traits_bad = _json_column([e.traits for e in part])
-    context, context_bad = _json_column([e.context for e in part])
+    props, props_bad, _ = _json_column([e.properties for e in part])
+    traits, traits_bad, _ = _json_column([e.traits for e in part])
+    context, context_bad, context_text = _json_column([e.context for e in part])
 
     is_track, is_page = pc.equal(typ, "track"), pc.is_in(typ, pa.array(["page", "screen"]))
     if pc.all(pc.fill_null(is_track, False)).as_py():
@@ -268,8 +268,12 @@ def _table(evs: list[Event], runs: list[_Run], start: int, end: int) -> pa.Table
         event = pc.if_else(is_track, name, pc.if_else(is_page, page, typ))
     fallback = pc.if_else(pc.equal(typ, "screen"), "app", "web")
     channel = pc.coalesce(default, fallback)
-    mentions = pc.fill_null(pc.match_substring(context, '"channel"'), False)
-    if pc.any(mentions).as_py():  # context.channel wins: decoded where mentioned only
+    # context.channel wins: decoded where mentioned only (a chunk where no context says
+    # "channel" — the usual case — is told by one search of the joined bytes)
+    mentions = None
+    if b'"channel"' in context_text:
+        mentions = pc.fill_null(pc.match_substring(context, '"channel"'), False)
+    if mentions is not None and pc.any(mentions).as_py():
         rows = np.flatnonzero(mentions.to_numpy(zero_copy_only=False))
         defaults = default.take(pa.array(rows)).to_pylist()
         values = [channel_of(part[i], d) for i, d in zip(rows.tolist(), defaults, strict=True)]
@@ -334,20 +338,22 @@ def _ts_column(values: list[dt.datetime | None]) -> pa.Array:
     """Datetimes as UTC microseconds, in C: msgspec writes them as RFC 3339 (its output
     is canonical), Arrow parses that; naive times are UTC (as :func:`check` says)."""
     text = pa.array(_ts_strings_dec.decode(_encode(values)), pa.string())
-    zoned = pc.match_substring_regex(text, r"(Z|[+-]\d\d:\d\d)$")
-    if not pc.all(pc.fill_null(zoned, True)).as_py():
-        text = pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", ""))
+    if not pc.all(pc.fill_null(pc.ends_with(text, "Z"), True)).as_py():  # else all UTC already
+        zoned = pc.match_substring_regex(text, r"(Z|[+-]\d\d:\d\d)$")
+        if not pc.all(pc.fill_null(zoned, True)).as_py():
+            text = pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", ""))
     return text.cast(_TS)
 
 
-def _json_column(raws: list[Any]) -> tuple[pa.Array, pa.Array]:
+def _json_column(raws: list[Any]) -> tuple[pa.Array, pa.Array, bytes]:
     """Raw JSON values (msgspec.Raw or bytes) as a string column — absent and ``null``
-    become nulls — and a mask of the values that are not objects."""
+    become nulls —, a mask of the values that are not objects, and the values joined."""
     n = len(raws)
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    data = pa.py_buffer(b"".join(raws))  # one copy, in C (Raw is a buffer)
+    joined = b"".join(raws)
+    data = pa.py_buffer(joined)  # one copy, in C (Raw is a buffer)
     big = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data)
     big.validate(full=True)  # UTF-8 (the bodies were checked; this keeps the column honest)
     absent = pc.or_(pc.equal(pa.array(lengths), 0), pc.equal(big, "null"))
@@ -355,7 +361,7 @@ def _json_column(raws: list[Any]) -> tuple[pa.Array, pa.Array]:
     if pc.any(absent).as_py():  # the nulls as a validity bitmap over the same buffers
         valid = pc.invert(absent)
         big = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data, valid.buffers()[1])
-    return big.cast(pa.string()), not_object  # the cast raises rather than wraps past 2 GiB
+    return big.cast(pa.string()), not_object, joined  # the cast raises rather than wraps past 2 GiB
 
 
 @dataclass
