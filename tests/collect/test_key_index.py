@@ -42,9 +42,13 @@ def runs(ws) -> list[dict]:
     return json.loads((KeyIndex(ws, "energie", "raw", "events", "message_id").dir / "manifest.json").read_text())["runs"]
 
 
-@pytest.fixture(params=["hash({})", "hash({}) % 3"], ids=["duckdb-hash", "colliding-hash"])
+@pytest.fixture(params=[("hash({})", 4 << 20), ("hash({})", 5), ("hash({}) % 3", 5)],
+                ids=["duckdb-hash", "duckdb-hash-small-slices", "colliding-hash-small-slices"])
 def hashing(request, monkeypatch):
-    monkeypatch.setattr(dedupe, "_HASH", request.param)
+    """The hash, and the slice of a run mapped or merged at once (5: runs span many slices
+    and, with a colliding hash, equal hashes straddle slices)."""
+    monkeypatch.setattr(dedupe, "_HASH", request.param[0])
+    monkeypatch.setattr(dedupe, "_CHUNK_ROWS", request.param[1])
     return request.param
 
 

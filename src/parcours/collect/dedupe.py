@@ -11,6 +11,7 @@ its original timestamp, but the guarantee is on the key alone.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -103,6 +104,8 @@ _CANARIES = ["parcours", "", "message_id", "0123456789-abcdef"]
 _FORMAT = 1
 #: The hash, as a DuckDB expression of the key (tests make it collide on purpose).
 _HASH = "hash({})"
+#: Entries of a run mapped or merged at a time (32 MB of hashes).
+_CHUNK_ROWS = 4 << 20
 
 
 class KeyIndex:
@@ -151,23 +154,33 @@ class KeyIndex:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             covered, runs = self._refresh(con, files)
-            query = _hashes(con, keys)
+            hashes = _hashes(con, keys)
+            order = np.argsort(hashes)
+            query = hashes[order]  # sorted: the runs' pages are read in order
             hit = np.zeros(len(query), dtype=bool)
             holders: list[np.ndarray] = []
-            for h, f in runs:
-                lo = np.searchsorted(h, query, side="left")
-                hi = np.searchsorted(h, query, side="right")
-                found = hi > lo
-                if not found.any():
-                    continue
-                hit |= found
-                counts = (hi - lo)[found]
-                starts = np.repeat(lo[found] - np.cumsum(counts) + counts, counts)
-                holders.append(np.asarray(f[starts + np.arange(int(counts.sum()))]))
+            for run in runs:
+                for h, f in self._chunks(run):  # a few MB mapped at a time
+                    a = int(np.searchsorted(query, h[0], side="left"))
+                    b = int(np.searchsorted(query, h[-1], side="right"))
+                    if a == b:
+                        continue
+                    q = query[a:b]
+                    lo = np.searchsorted(h, q, side="left")
+                    found = h[np.minimum(lo, len(h) - 1)] == q
+                    if not found.any():
+                        continue
+                    hit[a:b] |= found
+                    hi = np.searchsorted(h, q[found], side="right")
+                    counts = hi - lo[found]
+                    starts = np.repeat(lo[found] - np.cumsum(counts) + counts, counts)
+                    holders.append(np.array(f[starts + np.arange(int(counts.sum()))]))
             if not hit.any():
                 return None
             numbers = np.unique(np.concatenate(holders))
-            candidates = pc.filter(keys, pa.array(hit))
+            in_keys = np.zeros(len(query), dtype=bool)
+            in_keys[order[hit]] = True
+            candidates = pc.filter(keys, pa.array(in_keys))
             found_keys = _semi_join(con, candidates, [covered[i] for i in numbers.tolist()], self.column)
         finally:
             con.close()
@@ -177,9 +190,9 @@ class KeyIndex:
         return pc.is_in(keys, value_set=found_keys)
 
     # -- the index on disk -----------------------------------------------------------------
-    def _refresh(self, con: Any, files: list[str]) -> tuple[list[str], list[tuple[Any, Any]]]:
+    def _refresh(self, con: Any, files: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
         """The index brought up to the snapshot ``files``: the files it covers (absolute
-        paths, by file number) and its runs (hashes, file numbers)."""
+        paths, by file number) and its runs."""
         import numpy as np
 
         snapshot = [self._relative(p) for p in files]
@@ -202,13 +215,11 @@ class KeyIndex:
                 runs.append(self._write_run(h, f))
             while len(runs) >= 2 and runs[-2]["rows"] <= runs[-1]["rows"]:
                 b, a = runs.pop(), runs.pop()
-                h = np.concatenate([self._load(a)[0], self._load(b)[0]])
-                f = np.concatenate([self._load(a)[1], self._load(b)[1]])
-                runs.append(self._write_run(h, f))
+                runs.append(self._merge(a, b))
             manifest = {**manifest, "files": manifest["files"] + new, "runs": runs}
             self._save(manifest)
         covered = [self._absolute(p) for p in manifest["files"]]
-        return covered, [self._load(r) for r in manifest["runs"]]
+        return covered, list(manifest["runs"])
 
     def _relative(self, path: str) -> str:
         root = str(self.root) + os.sep
@@ -247,6 +258,61 @@ class KeyIndex:
         return (np.load(self.dir / f"{run['name']}.h.npy", mmap_mode="r"),
                 np.load(self.dir / f"{run['name']}.f.npy", mmap_mode="r"))
 
+    def _chunks(self, run: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+        """A run's (hashes, file numbers) in slices of ``_CHUNK_ROWS``, each mapped on its
+        own and unmapped after use: the pages a lookup touches leave with their slice."""
+        import numpy as np
+
+        h_all, f_all = self._load(run)
+        h_off, f_off, n = h_all.offset, f_all.offset, len(h_all)
+        del h_all, f_all
+        for start in range(0, n, _CHUNK_ROWS):
+            k = min(_CHUNK_ROWS, n - start)
+            h = np.memmap(self.dir / f"{run['name']}.h.npy", np.uint64, "r", h_off + 8 * start, (k,))
+            f = np.memmap(self.dir / f"{run['name']}.f.npy", np.uint32, "r", f_off + 4 * start, (k,))
+            yield h, f
+            del h, f
+
+    def _merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        """Two runs merged into a new one, slice by slice (memory bounded by the slice)."""
+        import uuid
+
+        import numpy as np
+
+        ha, fa = self._load(a)
+        hb, fb = self._load(b)
+        n = len(ha) + len(hb)
+        name = f"run-{uuid.uuid4().hex}"
+        fmt = np.lib.format
+        out_h = fmt.open_memmap(self.dir / f"{name}.h.npy", "w+", np.uint64, (n,))
+        out_f = fmt.open_memmap(self.dir / f"{name}.f.npy", "w+", np.uint32, (n,))
+        i = j = k = 0
+        while i < len(ha) or j < len(hb):
+            # up to a value both slices reach: each side takes at most a slice (plus ties)
+            ends = [x[min(p + _CHUNK_ROWS, len(x)) - 1] for x, p in ((ha, i), (hb, j)) if p < len(x)]
+            if i < len(ha) and j < len(hb):
+                v = min(ends)
+                i2 = int(np.searchsorted(ha, v, side="right"))
+                j2 = int(np.searchsorted(hb, v, side="right"))
+            else:
+                i2 = min(i + _CHUNK_ROWS, len(ha)) if i < len(ha) else i
+                j2 = min(j + _CHUNK_ROWS, len(hb)) if j < len(hb) else j
+            h = np.concatenate([ha[i:i2], hb[j:j2]])
+            f = np.concatenate([fa[i:i2], fb[j:j2]])
+            order = np.argsort(h, kind="stable")
+            out_h[k:k + len(h)] = h[order]
+            out_f[k:k + len(h)] = f[order]
+            i, j, k = i2, j2, k + len(h)
+        for out, suffix in ((out_h, ".h.npy"), (out_f, ".f.npy")):
+            out.flush()
+            fd = os.open(self.dir / f"{name}{suffix}", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        del out_h, out_f
+        return {"name": name, "rows": n}
+
     def _save(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest atomically, then delete the runs it does not name."""
         import json
@@ -283,13 +349,14 @@ def _file_hashes(con: Any, files: list[str], column: str) -> tuple[Any, Any]:
     file holding it."""
     import numpy as np
 
-    if not files:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32)
-    h = _HASH.format(f'"{column}"')
-    t = con.sql(f"SELECT {h}::UBIGINT AS h, filename AS f FROM read_parquet($files, filename = true)",
-                params={"files": files}).to_arrow_table()
-    number = pc.index_in(t.column("f"), value_set=pa.array(files, pa.string()))
-    return t.column("h").to_numpy(), number.to_numpy().astype(np.uint32)
+    hs, fs = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.uint32)]
+    expr = _HASH.format(f'"{column}"')
+    for i, path in enumerate(files):
+        h = con.execute(f"SELECT {expr}::UBIGINT FROM read_parquet(?)", [path]).fetchnumpy()
+        values = next(iter(h.values()))
+        hs.append(np.asarray(values, dtype=np.uint64))
+        fs.append(np.full(len(values), i, dtype=np.uint32))
+    return np.concatenate(hs), np.concatenate(fs)
 
 
 def _semi_join(con: Any, keys: pa.Array | pa.ChunkedArray, files: list[str], column: str) -> pa.Array:
