@@ -411,6 +411,56 @@ def loader_run(events: int, batch: int, workdir: Path, ip: bool = True, workers:
     return out
 
 
+def dedupe_run(rows: int, batch: int, workdir: Path) -> dict[str, Any]:
+    """History dedupe of one batch of new ids against a raw ``events`` table of ``rows``
+    events (``rows / batch`` files): the snapshot scan against the key index (its first
+    build, then a lookup after one more commit, what each micro-batch of a load does)."""
+    import pyarrow as pa
+
+    import parcours
+    from parcours.collect.dedupe import existing_mask, indexed_mask
+    from parcours.collect.loader import Batch
+    from parcours.collect.spool import Meta, Record
+
+    ws = parcours.init(workdir / f"dedupe-{rows}")
+    ws.create_tenant("bench")
+    b = Batch("http")
+    for n in range(batch // 100):
+        b.add(Record("seg", n, Meta("bench", None, "batch", 1_772_000_000_000_000), batch_body(n)))
+    b.prepare()
+    template = b.tables["bench"]
+    col = template.schema.get_field_index("message_id")
+
+    def ids(k: int) -> pa.Array:
+        return pa.array([f"{k:06d}-{i:07d}-{uuid.uuid4().hex[:12]}" for i in range(template.num_rows)])
+
+    for k in range(rows // template.num_rows):
+        ws.lake.append("bench", "raw", "events", template.set_column(col, "message_id", ids(k)))
+
+    def cpu_of(fn: Any) -> tuple[float, Any]:
+        before = os.times()
+        out = fn()
+        after = os.times()
+        return sum(getattr(after, k) - getattr(before, k) for k in ("user", "system")), out
+
+    load_before = os.getloadavg()[0]
+    probe = ids(10**6 - 1)
+    scan_cpu, scan = cpu_of(lambda: existing_mask(ws, "bench", "raw", "events", "message_id", probe))
+    build_cpu, built = cpu_of(lambda: indexed_mask(ws, "bench", "raw", "events", "message_id", probe))
+    last = ids(10**6 - 2)
+    ws.lake.append("bench", "raw", "events", template.set_column(col, "message_id", last))
+    known = pa.concat_arrays([ids(10**6 - 3).slice(1000), last.slice(0, 1000)])  # 1,000 retries
+    lookup_cpu, found = cpu_of(lambda: indexed_mask(ws, "bench", "raw", "events", "message_id", known))
+    assert scan is None and built is None and found is not None and found.true_count == 1000
+    out = {"table_rows": ws.lake.info("bench", "raw", "events").rows, "batch": template.num_rows,
+           "scan_cpu_s": round(scan_cpu, 3), "index_build_cpu_s": round(build_cpu, 3),
+           "index_lookup_after_one_commit_cpu_s": round(lookup_cpu, 3),
+           "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+    print("history dedupe:", out, flush=True)
+    shutil.rmtree(ws.path)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10, help="seconds per HTTP run")
@@ -424,6 +474,8 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true", help="skip the FastAPI+pydantic collector")
     ap.add_argument("--skip-no-ip", action="store_true",
                     help="skip the loader run without context.ip (nothing to pseudonymize in JSON)")
+    ap.add_argument("--dedupe-rows", type=int, nargs="*", default=[],
+                    help="also time one batch's history dedupe against a table of this many events")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections")
     ap.add_argument("--name", default="collect", help="results file bench/results/<name>.json")
     args = ap.parse_args()
@@ -488,6 +540,8 @@ def main() -> None:
             if not args.skip_no_ip:
                 result["loader"].append(loader_run(min(args.loader_events), args.loader_batch, work, ip=False,
                                                    workers=args.loader_workers[0]))
+        if args.dedupe_rows:
+            result["dedupe"] = [dedupe_run(n, args.loader_batch, work) for n in args.dedupe_rows]
     print("results:", save(args.name, result))
 
 
