@@ -104,8 +104,8 @@ _CANARIES = ["parcours", "", "message_id", "0123456789-abcdef"]
 _FORMAT = 1
 #: The hash, as a DuckDB expression of the key (tests make it collide on purpose).
 _HASH = "hash({})"
-#: Entries of a run mapped or merged at a time (32 MB of hashes).
-_CHUNK_ROWS = 4 << 20
+#: Entries of a run mapped or merged at a time (8 MB of hashes).
+_CHUNK_ROWS = 1 << 20
 
 
 class KeyIndex:
@@ -274,43 +274,47 @@ class KeyIndex:
             del h, f
 
     def _merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        """Two runs merged into a new one, slice by slice (memory bounded by the slice)."""
+        """Two runs merged into a new one, slice by slice, read and written as it goes
+        (memory bounded by the slice: mapped whole, the inputs and a mapped output would
+        keep resident every page they went through)."""
         import uuid
+        from contextlib import ExitStack
 
         import numpy as np
 
-        ha, fa = self._load(a)
+        ha, fa = self._load(a)  # for binary searches only (a few pages each)
         hb, fb = self._load(b)
         n = len(ha) + len(hb)
+
+        def read(run: dict[str, Any], arr: Any, kind: str, lo: int, hi: int) -> Any:
+            return np.fromfile(self.dir / f"{run['name']}.{kind}.npy", dtype=arr.dtype, count=hi - lo,
+                               offset=arr.offset + arr.dtype.itemsize * lo)
+
         name = f"run-{uuid.uuid4().hex}"
-        fmt = np.lib.format
-        out_h = fmt.open_memmap(self.dir / f"{name}.h.npy", "w+", np.uint64, (n,))
-        out_f = fmt.open_memmap(self.dir / f"{name}.f.npy", "w+", np.uint32, (n,))
-        i = j = k = 0
-        while i < len(ha) or j < len(hb):
-            # up to a value both slices reach: each side takes at most a slice (plus ties)
-            ends = [x[min(p + _CHUNK_ROWS, len(x)) - 1] for x, p in ((ha, i), (hb, j)) if p < len(x)]
-            if i < len(ha) and j < len(hb):
-                v = min(ends)
-                i2 = int(np.searchsorted(ha, v, side="right"))
-                j2 = int(np.searchsorted(hb, v, side="right"))
-            else:
-                i2 = min(i + _CHUNK_ROWS, len(ha)) if i < len(ha) else i
-                j2 = min(j + _CHUNK_ROWS, len(hb)) if j < len(hb) else j
-            h = np.concatenate([ha[i:i2], hb[j:j2]])
-            f = np.concatenate([fa[i:i2], fb[j:j2]])
-            order = np.argsort(h, kind="stable")
-            out_h[k:k + len(h)] = h[order]
-            out_f[k:k + len(h)] = f[order]
-            i, j, k = i2, j2, k + len(h)
-        for out, suffix in ((out_h, ".h.npy"), (out_f, ".f.npy")):
-            out.flush()
-            fd = os.open(self.dir / f"{name}{suffix}", os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        del out_h, out_f
+        with ExitStack() as stack:
+            out_h = stack.enter_context(open(self.dir / f"{name}.h.npy", "wb"))
+            out_f = stack.enter_context(open(self.dir / f"{name}.f.npy", "wb"))
+            for out, dtype in ((out_h, "<u8"), (out_f, "<u4")):
+                np.lib.format.write_array_header_1_0(out, {"descr": dtype, "fortran_order": False, "shape": (n,)})
+            i = j = 0
+            while i < len(ha) or j < len(hb):
+                # up to a value both slices reach: each side takes at most a slice (plus ties)
+                if i < len(ha) and j < len(hb):
+                    v = min(ha[min(i + _CHUNK_ROWS, len(ha)) - 1], hb[min(j + _CHUNK_ROWS, len(hb)) - 1])
+                    i2 = int(np.searchsorted(ha, v, side="right"))
+                    j2 = int(np.searchsorted(hb, v, side="right"))
+                else:
+                    i2 = min(i + _CHUNK_ROWS, len(ha))
+                    j2 = min(j + _CHUNK_ROWS, len(hb))
+                h = np.concatenate([read(a, ha, "h", i, i2), read(b, hb, "h", j, j2)])
+                f = np.concatenate([read(a, fa, "f", i, i2), read(b, fb, "f", j, j2)])
+                order = np.argsort(h, kind="stable")
+                out_h.write(np.ascontiguousarray(h[order], dtype="<u8").tobytes())
+                out_f.write(np.ascontiguousarray(f[order], dtype="<u4").tobytes())
+                i, j = i2, j2
+            for out in (out_h, out_f):
+                out.flush()
+                os.fsync(out.fileno())
         return {"name": name, "rows": n}
 
     def _save(self, manifest: dict[str, Any]) -> None:
