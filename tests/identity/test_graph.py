@@ -6,35 +6,51 @@ import ibis
 import networkx as nx
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from parcours.identity.graph import Scratch, components, split_around_anchors
 
 
+def _edges(edges: list[tuple[int, int]]):
+    return ibis.memtable(pa.table({"a": [a for a, _ in edges], "b": [b for _, b in edges]}))
+
+
 def _both(edges: list[tuple[int, int]]):
-    t = ibis.memtable(pa.table({"a": [a for a, _ in edges], "b": [b for _, b in edges]}))
+    t = _edges(edges)
     return ibis.union(t, t.select(a="b", b="a"), distinct=False)
 
 
-def test_components_match_networkx(workspace):
+@pytest.mark.parametrize("listing", ["once", "both ways"])
+@pytest.mark.parametrize("seeded", [False, True])
+def test_components_match_networkx(workspace, listing, seeded):
+    """Edges listed once each, in either direction (the chain's larger end first, so a
+    node's smaller neighbour may sit on either side), or in both directions; from each
+    node's own id, or from starting labels (an incremental run's)."""
     rng = np.random.default_rng(5)
     n = 3000
     edges = [(int(a), int(b)) for a, b in rng.integers(0, n, (1800, 2)) if a != b]
     # a long chain (diameter 400) exercises the pointer jumping
-    edges += [(10_000 + i, 10_001 + i) for i in range(400)]
+    edges += [(10_001 + i, 10_000 + i) for i in range(400)]
     nodes = sorted({x for e in edges for x in e} | set(range(n)))
-    con = workspace.engine.con
-    scratch = Scratch(con)
-    try:
-        labels, rounds = components(
-            ibis.memtable(pa.table({"node": nodes})), _both(edges), scratch
-        )
-        got = labels.to_pyarrow().to_pylist()
-    finally:
-        scratch.release()
     g = nx.Graph()
     g.add_nodes_from(nodes)
     g.add_edges_from(edges)
     expected = {x: min(c) for c in nx.connected_components(g) for x in c}
+    start = None
+    if seeded:  # a label inside each node's component, not always its smallest node
+        start = ibis.memtable(pa.table({
+            "node": nodes, "label": [max(expected[x], x - 1) if x - 1 in expected and expected[x - 1] == expected[x] else x for x in nodes],
+        }))
+    con = workspace.engine.con
+    scratch = Scratch(con)
+    try:
+        labels, rounds = components(
+            ibis.memtable(pa.table({"node": nodes})),
+            _edges(edges) if listing == "once" else _both(edges), scratch, start=start,
+        )
+        got = labels.to_pyarrow().to_pylist()
+    finally:
+        scratch.release()
     assert {r["node"]: r["label"] for r in got} == expected
     assert rounds <= 40  # pointer jumping: far fewer rounds than the chain's 400 hops
 
@@ -51,7 +67,7 @@ def test_split_around_anchors(workspace):
     try:
         labels = ibis.memtable(pa.table({"node": list(names.values()), "label": [1] * 5}))
         final, split = split_around_anchors(
-            labels, ibis.memtable(types), _both(edges), {"user_id": 1}, ("customer_number", "user_id"),
+            labels, ibis.memtable(types), _edges(edges), {"user_id": 1}, ("customer_number", "user_id"),
             scratch,
         )
         got = {r["node"]: r["label"] for r in final.to_pyarrow().to_pylist()}

@@ -172,7 +172,7 @@ def sources(
         ids, raws, types = _event_identifiers(ev, linking)
         # the JSON values' raw texts first (materialized: one regex per key and row), then
         # decoded; unmaterialized, the engine would run each regex several times
-        base = ev.select("message_id", "type", "timestamp", **ids, **raws)
+        base = ev.select(*(("message_id",) if row_key else ()), "type", "timestamp", **ids, **raws)
         if keep is not None:
             base = keep(base)
         key = {"row_key": ibis.literal("ev:") + base.message_id} if row_key else {}
@@ -251,9 +251,14 @@ def identifier_values(
             base = keep(base)
         for k in raws:
             texts = base.select(r=base[k]).filter(ibis._.r.notnull()).distinct()
-            parts.append(texts.select(
+            values = texts.select(
                 id_type=ibis.literal(types[k], "string"), value=_clean(json_decode(texts.r, engine))
-            ))
+            )
+            if keep is not None:
+                # materialized: the union's null filter below would otherwise be pushed
+                # under the distinct, decoding every row's text (in the filter, then again)
+                values = keep(values)
+            parts.append(values)
     parts += [
         p.select("id_type", "value")
         for rows in _reference_rows(ws, tenant, zone, linking) for p in unpivot(rows)
@@ -433,8 +438,18 @@ def _with_same_value(co: ir.Table, node_table: ir.Table, rules: IdentityRules) -
     return ibis.union(co, sv, distinct=False)
 
 
-def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
+def distinct_pairs(pair_table: ir.Table) -> ir.Table:
+    """The pairs ``(a, b)`` of ``pair_table``, each once (a pair seen in several kinds or
+    sources is one neighbour): what :func:`shared_nodes` and :func:`linked_pairs` read,
+    materialized once by the resolution."""
+    return pair_table.select("a", "b").distinct()
+
+
+def shared_nodes(pairs_ab: ir.Table, node_table: ir.Table, rules: IdentityRules) -> ir.Table:
     """Identifiers the guard rails cut from the graph: ``(node, cut_by, degree)``.
+
+    Args:
+        pairs_ab: :func:`distinct_pairs` (each pair once).
 
     Counts, not distinct counts: the neighbour pairs are distinct, and within one type
     distinct identifiers have distinct values.
@@ -444,7 +459,7 @@ def shared_nodes(pair_table: ir.Table, node_table: ir.Table, rules: IdentityRule
     :func:`nodes`), and the few pairs of identifiers holding the same value (a user id
     that is also a customer number) are flagged from the identifiers alone.
     """
-    p = pair_table.select("a", "b").distinct()
+    p = pairs_ab.select("a", "b")
     same = same_value_pairs(node_table).select(s_a="a", s_b="b", s_same="same")
     p = p.left_join(same, (p.a == same.s_a) & (p.b == same.s_b)).select(
         "a", "b", same=ibis.coalesce(ibis._.s_same, False)
@@ -508,7 +523,17 @@ def edges(pair_table: ir.Table, shared: ir.Table) -> ir.Table:
     )
 
 
-def linked_pairs(edge_table: ir.Table) -> ir.Table:
-    """The graph to resolve: uncut edges, both directions, as (a, b)."""
-    e = edge_table.filter(edge_table.cut_by.isnull()).select("a", "b").distinct()
-    return ibis.union(e, e.select(a="b", b="a"), distinct=False)
+def linked_pairs(pairs_ab: ir.Table, shared: ir.Table) -> ir.Table:
+    """The graph to resolve: the uncut edges ``(a, b)``, ``a < b``, each once.
+
+    Args:
+        pairs_ab: :func:`distinct_pairs`.
+        shared: :func:`shared_nodes` (an edge is cut when an end is shared, see
+            :func:`edges`).
+
+    One direction only: :func:`parcours.identity.graph.components` reads both from it
+    (listing both directions cost a 20 M-row table at 10 M edges).
+    """
+    sa = shared.select(sa="node")
+    sb = shared.select(sb="node")
+    return pairs_ab.anti_join(sa, pairs_ab.a == sa.sa).anti_join(sb, ibis._.b == sb.sb).select("a", "b")

@@ -84,7 +84,7 @@ class Scratch:
 
 def components(
     node_names: ir.Table,
-    both_ways: ir.Table,
+    edge_table: ir.Table,
     scratch: Scratch,
     *,
     start: ir.Table | None = None,
@@ -98,9 +98,15 @@ def components(
     those are joined (the first round reads every edge); then every node jumps to its
     label's label. One materialized table per round.
 
+    Each edge is read in both directions from one listing: a round joins the changed
+    nodes with the edges' ``b`` ends and, separately, with their ``a`` ends. Without
+    starting labels, the first round is one aggregate of each edge's smaller end by its
+    larger end (a node's own id is its label: only a smaller neighbour can lower it).
+
     Args:
         node_names: one column ``node``.
-        both_ways: edges ``(a, b)`` listed in both directions.
+        edge_table: undirected edges ``(a, b)``, each listed in either direction (or in
+            both, which only costs more).
         scratch: where intermediate tables are materialized.
         start: optional ``(node, label)`` starting labels (incremental runs); each label
             must be a node of the same component.
@@ -108,8 +114,8 @@ def components(
         (``(node, label)`` table, rounds run).
     """
     # materialized once (the caller's table when it is already just that)
-    given = scratch.holds(both_ways) and tuple(both_ways.columns) == ("a", "b")
-    edges = both_ways if given else scratch.keep(both_ways.select("a", "b"))
+    given = scratch.holds(edge_table) and tuple(edge_table.columns) == ("a", "b")
+    edges = edge_table if given else scratch.keep(edge_table.select("a", "b"))
     kept: ir.Table | None = None  # the previous round's table, dropped once replaced
     if start is not None:
         s = start.select(s_node="node", s_label="label")
@@ -117,13 +123,17 @@ def components(
             node="node", label=ibis.least(ibis._.node, ibis.coalesce(ibis._.s_label, ibis._.node))
         )
         labels = kept = scratch.keep(labels)
-        nl = labels.select(n="node", nl="label")
-        nb = edges.join(nl, edges.b == nl.n)
-        best = nb.group_by("a").agg(m=nb.nl.min())
+        best = _smallest_neighbour_label(edges, labels.select(c_node="node", c_label="label"))
     else:
         labels = node_names.select(node="node", label="node")
-        # every node starts as its own label: the neighbours' smallest label is their smallest id
-        best = edges.group_by("a").agg(m=edges.b.min())
+        # every node starts as its own label: the neighbours' smallest label is their
+        # smallest id, and only a neighbour smaller than the node can lower its label
+        low = ibis.union(
+            edges.filter(edges.a < edges.b).select(n="b", m="a"),
+            edges.filter(edges.b < edges.a).select(n="a", m="b"),
+            distinct=False,
+        )
+        best = low.group_by(a=low.n).agg(m=low.m.min())
     for round_ in range(1, max_iterations + 1):
         # propagate: a node takes the smallest label among itself and its (changed) neighbours
         step = scratch.keep(labels.left_join(best, labels.node == best.a).select(
@@ -151,17 +161,25 @@ def components(
             if not given:
                 scratch.drop(edges)
             return labels, round_
-        nb = edges.join(moved, edges.b == moved.c_node)
-        best = nb.group_by("a").agg(m=nb.c_label.min())
+        best = _smallest_neighbour_label(edges, moved)
     raise IdentityError(
         f"label propagation did not converge in {max_iterations} rounds", rounds=max_iterations
     )
 
 
+def _smallest_neighbour_label(edges: ir.Table, labelled: ir.Table) -> ir.Table:
+    """``(a, m)``: each node's smallest label among its neighbours in ``labelled``
+    ``(c_node, c_label)``, through the edges in both directions."""
+    to_a = edges.join(labelled, edges.b == labelled.c_node).select(n="a", m="c_label")
+    to_b = edges.join(labelled, edges.a == labelled.c_node).select(n="b", m="c_label")
+    nb = ibis.union(to_a, to_b, distinct=False)
+    return nb.group_by(a=nb.n).agg(m=nb.m.min())
+
+
 def split_around_anchors(
     labels: ir.Table,
     node_types: ir.Table,
-    both_ways: ir.Table,
+    edge_table: ir.Table,
     caps: dict[str, int],
     anchor_types: tuple[str, ...],
     scratch: Scratch,
@@ -208,9 +226,13 @@ def split_around_anchors(
         members.filter(members.id_type == members.cut_type).select(node="node", label="node")
     )
     inside = members.select(m_node="node")
-    edges = scratch.keep(
-        both_ways.join(inside, both_ways.a == inside.m_node).select("a", "b")
-    )
+    # directed, both ways, within the split components only
+    e = edge_table.select("a", "b")
+    edges = scratch.keep(ibis.union(
+        e.join(inside, e.a == inside.m_node).select("a", "b"),
+        e.join(inside, e.b == inside.m_node).select(a="b", b="a"),
+        distinct=False,
+    ))
     for _ in range(max_iterations):
         al = assigned.select(n="node", nl="label")
         reach = edges.join(al, edges.b == al.n)

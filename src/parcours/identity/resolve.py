@@ -133,11 +133,13 @@ def resolve(
         pair_t = scratch.keep(E.row_pairs(rows, node_t, rules))
         for r in rows:
             scratch.drop(r.table)
-        shared = scratch.keep(E.shared_nodes(pair_t, node_t, rules))
+        ab = scratch.keep(E.distinct_pairs(pair_t))  # read twice: by the guard rails, by the graph
+        shared = scratch.keep(E.shared_nodes(ab, node_t, rules))
         report("identity: edges", 2, 4)
         edge_t = scratch.keep(E.edges(pair_t, shared))
         scratch.drop(pair_t)  # scratch lives in DuckDB's memory budget: drop what is done
-        both = scratch.keep(E.linked_pairs(edge_t))
+        linked = scratch.keep(E.linked_pairs(ab, shared))
+        scratch.drop(ab)
         report("identity: edges", 3, 4)
         linking = node_t.anti_join(shared, node_t.nid == shared.node).select(node="nid")
         prev_names, prev_profiles, prev_shared = _previous(ws, tenant)
@@ -161,16 +163,16 @@ def resolve(
             start = scratch.keep(start)
         report("identity: edges", 4, 4)
         labels, rounds = components(
-            linking, both, scratch, start=start, max_iterations=rules.max_iterations,
+            linking, linked, scratch, start=start, max_iterations=rules.max_iterations,
             progress=progress,
         )
         labels, split = split_around_anchors(
-            labels, node_t.select(node="nid", id_type="id_type"), both, rules.max_per_profile, rules.anchor_types, scratch,
+            labels, node_t.select(node="nid", id_type="id_type"), linked, rules.max_per_profile, rules.anchor_types, scratch,
             max_iterations=rules.max_iterations,
         )
         labels = scratch.keep(labels)
         split = scratch.keep(split)
-        scratch.drop(both)
+        scratch.drop(linked)
         assignment, merges = assign_ids(labels, prev_map, prev_profiles, run_at)
         assignment = scratch.keep(assignment)
         node_profile = scratch.keep(
