@@ -94,11 +94,12 @@ def child_resolve(path: str) -> dict:
     from parcours.identity import resolve
 
     ws = parcours.open(path)
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     cpu = _cpu_s()
     r = resolve(ws, TENANT, serve=False, incremental=False)
     out = {"seconds": round(time.perf_counter() - start, 2), "cpu_s": round(_cpu_s() - cpu, 1),
-           "load_1min_at_end": round(os.getloadavg()[0], 2), "peak_gib": round(_peak_gib(), 3),
+           "load_1min_at_start": round(load, 2), "load_1min_at_end": round(os.getloadavg()[0], 2), "peak_gib": round(_peak_gib(), 3),
            "edges": r.edges, "identifiers": r.identifiers, "profiles": r.profiles, "rounds": r.rounds,
            "shared_identifiers": r.shared_identifiers, "cut_edges": r.cut_edges, "timings": r.timings}
     # the uncut edges, for the components-only comparison
