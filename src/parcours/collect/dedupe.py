@@ -104,8 +104,8 @@ _CANARIES = ["parcours", "", "message_id", "0123456789-abcdef"]
 _FORMAT = 1
 #: The hash, as a DuckDB expression of the key (tests make it collide on purpose).
 _HASH = "hash({})"
-#: Entries of a run mapped or merged at a time (8 MB of hashes).
-_CHUNK_ROWS = 1 << 20
+#: Entries of a run mapped or merged at a time (2 MB of hashes: a merge holds ~25 MB).
+_CHUNK_ROWS = 1 << 18
 
 
 class KeyIndex:
