@@ -1,11 +1,12 @@
 """Which keys of a batch a lake table already holds — over its whole history.
 
-The check reads only the key column(s) of the table's current snapshot (the Parquet
-files its Delta log lists) with DuckDB, semi-joined with the batch's keys. Its cost
-grows with the table: about one column scan per micro-batch (DuckDB reads tens of
-millions of ids per second per core), which is why the loader commits in large
-micro-batches. Partition pruning is deliberately not used: a retried event carries
-its original timestamp, but the guarantee is on the key alone.
+The scans (:func:`existing_keys`, :func:`existing_mask`, :func:`existing_composite`) read
+only the key column(s) of the table's current snapshot (the Parquet files its Delta log
+lists) with DuckDB, semi-joined with the batch's keys: a cost that grows with the table,
+one column scan per micro-batch. The events loader asks :func:`indexed_mask` instead,
+answered by a :class:`KeyIndex` at a cost that follows the batch. Partition pruning is
+deliberately not used: a retried event carries its original timestamp, but the
+guarantee is on the key alone.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class KeyIndex:
 
     Per tenant, zone, table and key column, under ``state/keys/``: the 64-bit DuckDB hash
     of every key of the table, with the number of the Parquet file holding it, in sorted
-    runs (``numpy`` files, memory-mapped); a ``manifest.json`` names the runs and the
+    runs (``numpy`` files, read a slice at a time); a ``manifest.json`` names the runs and the
     snapshot files they cover. The index is only ever a function of those files:
 
     * before answering, it takes in the snapshot's files it does not cover (reading
@@ -126,7 +127,9 @@ class KeyIndex:
       files). A key whose hash is absent is absent from every file of the snapshot;
     * runs merge like a binary counter (a run is merged into the one before when that one
       is not larger), so there are O(log n) runs, each key is rewritten O(log n) times,
-      and a lookup is one ``searchsorted`` per run.
+      and a lookup is one ``searchsorted`` of the batch's sorted hashes per slice of each
+      run (slices of ``_CHUNK_ROWS`` entries, mapped one at a time, so memory stays
+      bounded whatever the table's size).
 
     The manifest is replaced atomically (written aside, fsynced, renamed) after its runs
     are on disk; runs it does not name are deleted. An ``flock`` serialises processes.
