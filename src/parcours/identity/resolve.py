@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,24 +114,6 @@ def resolve(
     run_at = run_at or dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     report = progress or (lambda step, done, total: None)
-    # the raw zone's identifiers and their pseudonyms need nothing from the graph: on
-    # DuckDB they are read on a second cursor while the graph is built, and fill the
-    # core its single-threaded steps (Arrow, the Delta writes) leave idle
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcours-map")
-    raw_ids: Future[pa.Table] | None = None
-    if ws.engine.kind == "duckdb":
-        raw_ids = pool.submit(raw_identifiers, ws, tenant, rules)
-    try:
-        return _resolve(ws, tenant, rules, incremental, run_at, serve, progress, report, started, pool, raw_ids)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _resolve(
-    ws: Workspace, tenant: str, rules: IdentityRules, incremental: bool, run_at: dt.datetime,
-    serve: bool, progress: Progress | None, report: Progress, started: float,
-    pool: ThreadPoolExecutor, raw_ids: Future[pa.Table] | None,
-) -> ResolveResult:
     scratch = _scratch(ws, run_at)
     try:
         report("identity: edges", 0, 4)
@@ -219,11 +200,12 @@ def _resolve(
 
     timings = {"graph": time.perf_counter() - started}
     # the analytics map's Delta write (one core) runs beside the raw map's engine work
-    written = pool.submit(ws.lake.overwrite, tenant, ZONE, "identity_map", map_arrow)
-    raw = raw_ids.result() if raw_ids is not None else raw_identifiers(ws, tenant, rules)
-    raw_map = raw_identity_map(ws, tenant, map_arrow, rules, raw=raw)
-    del raw
-    written.result()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcours-map") as pool:
+        written = pool.submit(ws.lake.overwrite, tenant, ZONE, "identity_map", map_arrow)
+        raw_map = raw_identity_map(ws, tenant, map_arrow, rules)
+        written.result()
     ws.lake.overwrite(tenant, "raw", "identity_map", raw_map)
 
     timings["maps"] = time.perf_counter() - started - sum(timings.values())
@@ -342,35 +324,19 @@ def _identity_map(
     return ibis.union(linked, shared_rows, distinct=False)
 
 
-def raw_identifiers(ws: Workspace, tenant: str, rules: IdentityRules) -> pa.Table:
-    """The raw zone's distinct identifiers with their pseudonyms: ``(id_type, raw,
-    identifier)``, ``identifier`` being the analytics zone's value."""
+def raw_identity_map(
+    ws: Workspace, tenant: str, analytics_map: pa.Table, rules: IdentityRules
+) -> pa.Table:
+    """The raw zone's identity map: raw identifiers, pseudonymized to find their profile."""
     from parcours.privacy.pseudonymize import pseudonymize_array_bulk
 
+    if not analytics_map.num_rows:
+        return analytics_map
     scratch = _scratch(ws, dt.datetime.now(dt.UTC))
     try:
         raw = E.identifier_values(ws, tenant, "raw", rules, keep=scratch.keep).to_pyarrow()
     finally:
         scratch.release()
-    # on the embedded engine's own DuckDB (its memory limit holds), else on a local one
-    con = ws.engine.duckdb if ws.engine.kind == "duckdb" else None  # type: ignore[attr-defined]
-    pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"), con)
-    return pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
-
-
-def raw_identity_map(
-    ws: Workspace, tenant: str, analytics_map: pa.Table, rules: IdentityRules,
-    raw: pa.Table | None = None,
-) -> pa.Table:
-    """The raw zone's identity map: raw identifiers, pseudonymized to find their profile.
-
-    Args:
-        raw: :func:`raw_identifiers`, when already read.
-    """
-    if not analytics_map.num_rows:
-        return analytics_map
-    if raw is None:
-        raw = raw_identifiers(ws, tenant, rules)
     # on the embedded engine's own DuckDB (its memory limit holds), else on a local one
     # over Arrow: several times faster than Arrow's hash join on two-string keys
     import uuid
@@ -379,6 +345,8 @@ def raw_identity_map(
 
     own = ws.engine.kind != "duckdb"
     con = duckdb.connect(":memory:") if own else ws.engine.duckdb  # type: ignore[attr-defined]
+    pseudo = pseudonymize_array_bulk(ws.keys.get(tenant), raw.column("value"), con)
+    raw = pa.table({"id_type": raw.column("id_type"), "raw": raw.column("value"), "identifier": pseudo})
     m_name, r_name = (f"_parcours_{t}_{uuid.uuid4().hex}" for t in ("map", "raw"))
     try:
         con.register(m_name, analytics_map)
