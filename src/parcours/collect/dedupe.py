@@ -59,16 +59,12 @@ def existing_mask(ws: Workspace, tenant: str, zone: str, table: str, column: str
 
     con = duckdb.connect()
     try:
-        con.register("batch_keys", pa.table({"k": keys}))
-        found = con.sql(
-            f'SELECT DISTINCT b.k FROM batch_keys b SEMI JOIN read_parquet($files) AS t ON t."{column}" = b.k',
-            params={"files": files},
-        ).to_arrow_table().column(0)
+        found = _semi_join(con, keys, files, column)
     finally:
         con.close()
     if len(found) == 0:
         return None
-    return pc.is_in(keys, value_set=found.combine_chunks())
+    return pc.is_in(keys, value_set=found)
 
 
 def existing_composite(ws: Workspace, tenant: str, zone: str, table: str, data: pa.Table,
@@ -146,16 +142,12 @@ class KeyIndex:
         files = self.ws.lake.files(self.tenant, self.zone, self.table)
         if not files or len(keys) == 0:
             return None
-        import fcntl
-
         import duckdb
         import numpy as np
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        con = duckdb.connect()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        from parcours.privacy.files import locked
+
+        with locked(self.dir / "index"), duckdb.connect() as con:
             covered, runs = self._refresh(con, files)
             hashes = _hashes(con, keys)
             order = np.argsort(hashes)
@@ -185,9 +177,6 @@ class KeyIndex:
             in_keys[order[hit]] = True
             candidates = pc.filter(keys, pa.array(in_keys))
             found_keys = _semi_join(con, candidates, [covered[i] for i in numbers.tolist()], self.column)
-        finally:
-            con.close()
-            os.close(fd)
         if len(found_keys) == 0:
             return None
         return pc.is_in(keys, value_set=found_keys)
@@ -324,17 +313,9 @@ class KeyIndex:
         """Replace the manifest atomically, then delete the runs it does not name."""
         import json
 
-        tmp = self.dir / "manifest.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / "manifest.json")
-        dfd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        from parcours.privacy.files import write_private
+
+        write_private(self.dir / "manifest.json", json.dumps(manifest).encode("utf-8"), private_parent=False)
         live = {r["name"] for r in manifest["runs"]}
         for p in self.dir.glob("run-*.npy"):
             if p.name.split(".", 1)[0] not in live:
