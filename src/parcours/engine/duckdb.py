@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from parcours.settings import Settings
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a DuckDB string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def sql_ident(name: str) -> str:
+    """``name`` as a quoted DuckDB identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -63,18 +65,18 @@ class DuckDBEngine(Engine):
     def _register(
         self, view: str, schema: pa.Schema, files: list[str], root: str, *, partitioned: bool
     ) -> None:
-        cols = ", ".join(_ident(n) for n in schema.names)
+        cols = ", ".join(sql_ident(n) for n in schema.names)
         if not files:
             # an empty table with the exact types: a view over a typed, empty VALUES list
             typed = ", ".join(
-                f"CAST(NULL AS {_duck_type(f.type)}) AS {_ident(f.name)}" for f in schema
+                f"CAST(NULL AS {_duck_type(f.type)}) AS {sql_ident(f.name)}" for f in schema
             )
-            sql = f"CREATE OR REPLACE VIEW {_ident(view)} AS SELECT {typed} WHERE false"
+            sql = f"CREATE OR REPLACE VIEW {sql_ident(view)} AS SELECT {typed} WHERE false"
         else:
-            listing = "[" + ", ".join(_quote(f) for f in files) + "]"
+            listing = "[" + ", ".join(sql_string(f) for f in files) + "]"
             opts = ", hive_partitioning = true, hive_types = {'day': DATE}" if partitioned else ""
             sql = (
-                f"CREATE OR REPLACE VIEW {_ident(view)} AS SELECT {cols} "
+                f"CREATE OR REPLACE VIEW {sql_ident(view)} AS SELECT {cols} "
                 f"FROM read_parquet({listing}{opts})"
             )
         self._base.execute(sql)

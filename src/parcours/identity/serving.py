@@ -241,27 +241,24 @@ def _timeline_rows(sql: _Sql, ev: ir.Table, events: int, scratch: Path,
     if parts == 1:
         yield from sql.batches(_timeline_sql(rel))
         return
+    from parcours.engine.duckdb import sql_string
+
     folder = scratch / f"timeline-{uuid.uuid4().hex[:12]}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         sql.con.execute(
-            f"COPY (SELECT hash(profile_id) % {parts} AS _part, * FROM {rel}) TO {_quote(folder)} "
+            f"COPY (SELECT hash(profile_id) % {parts} AS _part, * FROM {rel}) TO {sql_string(str(folder))} "
             "(FORMAT parquet, PARTITION_BY (_part), COMPRESSION zstd)"
         )
         for part in range(parts):
             files = sorted((folder / f"_part={part}").glob("*.parquet"))
             if files:
-                src = f"read_parquet([{', '.join(_quote(f) for f in files)}], hive_partitioning = false)"
+                src = f"read_parquet([{', '.join(sql_string(str(f)) for f in files)}], hive_partitioning = false)"
                 yield from sql.batches(_timeline_sql(f"(SELECT * FROM {src})"))  # files hold no _part
             if progress is not None:
                 progress("serving store timeline", part + 1, parts)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _quote(path: Path) -> str:
-    """A path as a SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _packed(batches: Iterable[pa.RecordBatch], packed: int) -> Iterator[tuple[Any, ...]]:

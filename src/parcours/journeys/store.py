@@ -43,6 +43,8 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from parcours.engine.duckdb import sql_ident, sql_string
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
@@ -120,7 +122,7 @@ def materialize(t: ir.Table, name: str) -> list[str]:
     if backend.name != "duckdb":
         raise ValueError("the journey store is DuckDB's; other engines read the plain table")
     attach(backend)
-    q = _quote
+    q = sql_ident
     cols = [c for c in t.columns if c not in (ORDER, PROFILE)]
     src = backend.compile(t.select(cols))
     named = [c for c in ("channel", "event", "type") if c in cols]
@@ -144,7 +146,7 @@ def materialize(t: ir.Table, name: str) -> list[str]:
             typ = f"{name}__{c}"
             values = sorted({r[i] for r in seen if r[i] is not None})
             backend.raw_sql(f"DROP TYPE IF EXISTS {_type(typ)}")
-            backend.raw_sql(f"CREATE TYPE {_type(typ)} AS ENUM ({', '.join(map(_literal, values))})")
+            backend.raw_sql(f"CREATE TYPE {_type(typ)} AS ENUM ({', '.join(map(sql_string, values))})")
             types.append(typ)
             select[c] = f"CAST(s.{q(c)} AS {_type(typ)}) AS {q(c)}"
         profiles = 0
@@ -209,7 +211,7 @@ def _pieces(total: int, profiles: int, anonymous: int) -> list[str | None]:
         return [None]
     count = -(-(total - anonymous) // BUILD_EVENTS)
     bounds = sorted({1 + (profiles * i) // count for i in range(count + 1)})
-    p = f"p.{_quote(PROFILE)}"
+    p = f"p.{sql_ident(PROFILE)}"
     out: list[str | None] = [f"{p} >= {lo} AND {p} < {hi}"
                              for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     if anonymous:
@@ -238,22 +240,16 @@ def table(backend: Any, name: str) -> ir.Table:
 
 
 def _drop(backend: Any, name: str, types: list[str]) -> None:
-    backend.raw_sql(f"DROP TABLE IF EXISTS {CATALOG}.main.{_quote(name)}")
+    backend.raw_sql(f"DROP TABLE IF EXISTS {CATALOG}.main.{sql_ident(name)}")
     for typ in types:
         backend.raw_sql(f"DROP TYPE IF EXISTS {_type(typ)}")
     _checkpoint(backend)
 
 
 def _type(name: str) -> str:
-    return f"{CATALOG}.main.{_quote(name)}"
+    return f"{CATALOG}.main.{sql_ident(name)}"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def enum_codes(col: pa.ChunkedArray) -> tuple[Any, list[str | None]]:
