@@ -71,13 +71,20 @@ def profile_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
     )
 
 
-def identify_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
-    """The identify calls with traits that have a profile (what :func:`traits` reads),
-    filtered before the join with the map: a few percent of the events."""
+def _profiled(ws: Workspace, tenant: str, zone: str, which: Callable[[ir.Table], ir.BooleanValue],
+              columns: tuple[str, ...]) -> ir.Table:
+    """``(profile_id, *columns)`` of the events ``which`` selects that have a profile,
+    selected *before* the join with the map (which then reads only those)."""
     ev = ws.table(tenant, "events", zone)
-    ev = ev.filter((ev.type == "identify") & ev.traits.notnull())
-    ev = with_profiles(ws, tenant, zone, ev.select(*(c for c, _ in EVENT_KEYS), "type", "timestamp", "traits"))
-    return ev.filter(ev.profile_id.notnull()).select("profile_id", "type", "timestamp", "traits")
+    ev = with_profiles(ws, tenant, zone, ev.filter(which(ev)).select(*(c for c, _ in EVENT_KEYS), *columns))
+    return ev.filter(ev.profile_id.notnull()).select("profile_id", *columns)
+
+
+def identify_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
+    """The identify calls with traits that have a profile (what :func:`traits` reads):
+    a few percent of the events."""
+    return _profiled(ws, tenant, zone, lambda ev: (ev.type == "identify") & ev.traits.notnull(),
+                     ("type", "timestamp", "traits"))
 
 
 def _per_channel(ws: Workspace, tenant: str, zone: str) -> ir.Table:
@@ -96,12 +103,10 @@ def _per_channel(ws: Workspace, tenant: str, zone: str) -> ir.Table:
 
 
 def _complaint_events(ws: Workspace, tenant: str, zone: str) -> ir.Table:
-    """The complaints and their closing events that have a profile, filtered before the
-    join with the map (what :func:`_open_complaints` reads)."""
-    ev = ws.table(tenant, "events", zone)
-    ev = ev.filter((ev.channel == "complaint") | ev.event.re_search(_CLOSING))
-    ev = with_profiles(ws, tenant, zone, ev.select(*(c for c, _ in EVENT_KEYS), "channel", "event", "timestamp"))
-    return ev.filter(ev.profile_id.notnull()).select("profile_id", "channel", "event", "timestamp")
+    """The complaints and their closing events that have a profile (what
+    :func:`_open_complaints` reads)."""
+    return _profiled(ws, tenant, zone, lambda ev: (ev.channel == "complaint") | ev.event.re_search(_CLOSING),
+                     ("channel", "event", "timestamp"))
 
 
 def traits(
