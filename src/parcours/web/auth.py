@@ -116,6 +116,14 @@ def _session(request: Request, ws: Workspace) -> dict[str, Any] | None:
     return data
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization`` value ``Bearer <token>``; None for another
+    scheme or an empty token."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def current_user(request: Request) -> tuple[User, str]:
     """The authenticated user of a request and how ("token" or "session").
 
@@ -126,10 +134,10 @@ def current_user(request: Request) -> tuple[User, str]:
     store = UserStore(ws)
     header = request.headers.get("authorization")
     if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(header)
+        if token is None:
             raise AuthenticationError("use 'Authorization: Bearer <token>'")
-        return store.authenticate_token(token.strip()), "token"
+        return store.authenticate_token(token), "token"
     data = _session(request, ws)
     if data is None:
         raise AuthenticationError("sign in or send 'Authorization: Bearer <token>'")

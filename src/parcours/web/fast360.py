@@ -23,13 +23,15 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from parcours.identity.view import MAX_PAGE_SIZE
+from parcours.web.auth import bearer_token
+from parcours.web.routes.customers import ROLES
+
 if TYPE_CHECKING:
     from parcours.workspace import Workspace
 
 #: The route's path, as FastAPI matches ``{tenant}`` and ``{key}`` (no slash inside).
 _PATH = re.compile(r"^/api/v1/tenants/([^/]+)/customers/([^/]+)$")
-#: The roles the FastAPI route allows (``customers.customer_360``), in its order.
-ROLES = ("admin", "data_manager", "advisor", "data_scientist")
 #: Values taken as they are; anything else (signs, spaces, leading zeros, huge numbers)
 #: is FastAPI's to convert or refuse.
 _PAGE = re.compile(r"^[1-9][0-9]{0,8}$")
@@ -98,11 +100,7 @@ def _bearer(scope: Any) -> str | None:
             if found is not None:
                 return None
             found = value
-    if found is None:
-        return None
-    scheme, _, token = found.decode("latin-1").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    return None if found is None else bearer_token(found.decode("latin-1"))
 
 
 def _params(query: bytes) -> dict[str, Any] | None:
@@ -114,7 +112,7 @@ def _params(query: bytes) -> dict[str, Any] | None:
             return None
         if name == "channel":
             out[name] = value
-        elif (_PAGE if name == "page" else _PAGE_SIZE).match(value) and (name == "page" or int(value) <= 200):
+        elif (_PAGE if name == "page" else _PAGE_SIZE).match(value) and (name == "page" or int(value) <= MAX_PAGE_SIZE):
             out[name] = int(value)
         else:
             return None

@@ -12,6 +12,8 @@ from parcours.web.deps import get_workspace
 from parcours.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
+#: Who may read the 360 view (the plain-ASGI hot path, :mod:`parcours.web.fast360`, too).
+ROLES = ("admin", "data_manager", "advisor", "data_scientist")
 
 
 @router.get("/tenants/{tenant}/customers/{key}", response_model=dict[str, Any])
@@ -21,7 +23,7 @@ def customer_360(
     channel: str | None = Query(None, description="Only timeline events of this channel."),
     page: int = Query(1, ge=1, description="Timeline page, newest first."),
     page_size: int = Query(50, ge=1, le=200, description="Timeline events per page."),
-    who: Principal = Depends(allow("admin", "data_manager", "advisor", "data_scientist")),
+    who: Principal = Depends(allow(*ROLES)),
     ws: Workspace = Depends(get_workspace),
 ) -> Response:
     """One customer's 360° view, by any identifier or profile id.
