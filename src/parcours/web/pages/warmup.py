@@ -49,18 +49,18 @@ def install(app: FastAPI) -> None:
             finally:
                 done.set()
 
-        if not ws.settings.serve.warm_up:  # an API and collector node: nothing to warm
+        worker = None
+        if ws.settings.serve.warm_up:
+            worker = threading.Thread(target=run, name="parcours-warmup", daemon=True)
+            worker.start()
+        else:  # an API and collector node: nothing to warm
             done.set()
-            async with inner(a) as state:
-                yield state
-            return
-        worker = threading.Thread(target=run, name="parcours-warmup", daemon=True)
-        worker.start()
         try:
             async with inner(a) as state:
                 yield state
         finally:
             # the workspace may be closed right after shutdown: let the warm-up finish first
-            worker.join(timeout=60)
+            if worker is not None:
+                worker.join(timeout=60)
 
     app.router.lifespan_context = lifespan
